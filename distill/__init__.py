@@ -1,0 +1,1 @@
+"""Experience pools, teacher adaptation and student distillation (torch lives here)."""

@@ -1,0 +1,1 @@
+"""Evaluation: ``python -m evaluation.compare``, metrics, plots and benchmarks."""

@@ -1,0 +1,150 @@
+"""Compare agents on one task's test set: a table, CSV + JSON, and plots.
+
+    python -m evaluation.compare --env abr [--traces NAME|PATH] [--video NAME|PATH]
+                                 [--agents bba,robustmpc,...] [--out DIR] [--no-plots]
+
+ABR: every agent streams every trace once (test mode: NetLLM's start offsets, no noise); mean QoE
+pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports. For
+``fcc-test`` the table is repeated on the traces that do not also appear in ``fcc-train``.
+Without data installed it falls back to a small synthetic trace set and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ("agent", "traces", "qoe", "bitrate_mbps", "rebuffer_s", "smooth_mbps", "qoe_p10", "qoe_p50", "qoe_p90")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def format_table(rows: list[dict], title: str) -> str:
+    head = f"{'agent':<14}{'traces':>7}{'QoE':>9}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}{'p10':>8}{'p50':>8}{'p90':>8}"
+    lines = [title, head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['agent']:<14}{r['traces']:>7}{r['qoe']:>9.4f}{r['bitrate_mbps']:>9.3f}"
+                     f"{r['rebuffer_s']:>9.4f}{r['smooth_mbps']:>9.3f}{r['qoe_p10']:>8.3f}{r['qoe_p50']:>8.3f}{r['qoe_p90']:>8.3f}")
+    return "\n".join(lines)
+
+
+def _abr_data(args):
+    from traces import DatasetNotFoundError, load_abr_traces, load_abr_video, synthetic_trace_set, synthetic_video
+
+    notes = []
+    try:
+        traces = load_abr_traces(args.traces)
+    except DatasetNotFoundError as exc:
+        if args.traces != "fcc-test":  # the user asked for something specific: fail loudly
+            raise
+        notes.append(f"NOTE: {exc}\nNOTE: running on 20 synthetic Markov traces instead (not comparable to published numbers).")
+        traces = synthetic_trace_set(np.random.default_rng(0), count=20)
+    try:
+        video = load_abr_video(args.video)
+    except DatasetNotFoundError as exc:
+        if args.video != "video1":
+            raise
+        notes.append(f"NOTE: video {args.video!r} not found ({exc.__class__.__name__}); using a synthetic VBR video.")
+        video = synthetic_video(np.random.default_rng(0))
+    return traces, video, notes
+
+
+def run_abr(args) -> dict:
+    from tqdm.auto import tqdm
+
+    from agents import ABR_AGENTS, make_abr_agent
+    from evaluation.abr import evaluate_abr
+
+    traces, video, notes = _abr_data(args)
+    for note in notes:
+        print(note, file=sys.stderr)
+    names = args.agents.split(",") if args.agents else list(ABR_AGENTS)
+    unknown = [n for n in names if n not in ABR_AGENTS]
+    if unknown:
+        raise SystemExit(f"unknown ABR agent(s) {unknown}; available: {', '.join(ABR_AGENTS)}")
+
+    clean_mask = None
+    if traces.name == "fcc-test":
+        from traces import duplicate_mask
+
+        try:
+            clean_mask = ~duplicate_mask("fcc-test", "fcc-train")
+        except FileNotFoundError:
+            clean_mask = None
+
+    steps = (video.num_chunks - 1) * len(traces) * len(names)
+    runs, timings = [], {}
+    with tqdm(total=steps, desc="abr", unit="decision", disable=args.quiet or None, leave=False) as bar:
+        for name in names:
+            t0 = time.perf_counter()
+            runs.append(evaluate_abr(make_abr_agent(name, video), traces, video, progress=bar.update))
+            timings[name] = time.perf_counter() - t0
+
+    label = f"{traces.name} ({len(traces)} traces, {video.name})"
+    rows = [{"agent": r.agent, **r.summary()} for r in runs]
+    print(format_table(rows, f"ABR on {label}: mean QoE per chunk, first chunk skipped"))
+    clean_rows = None
+    if clean_mask is not None:
+        clean_rows = [{"agent": r.agent, **r.summary(clean_mask)} for r in runs]
+        print()
+        print(format_table(clean_rows, f"ABR on the {int(clean_mask.sum())} {traces.name} traces not in fcc-train"))
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = [",".join(COLUMNS)]
+    for subset, rs in (("all", rows), ("clean", clean_rows or [])):
+        for r in rs:
+            buf.append(",".join(str(r[c]) for c in COLUMNS) + f",{subset}")
+    buf[0] += ",subset"
+    _write_atomic(out / "abr_summary.csv", "\n".join(buf) + "\n")
+    with open(out / "abr_per_trace.csv.tmp", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trace", *[r.agent for r in runs]])
+        for i, name in enumerate(traces.names):
+            w.writerow([name, *[f"{r.per_trace_qoe[i]:.6f}" for r in runs]])
+    os.replace(out / "abr_per_trace.csv.tmp", out / "abr_per_trace.csv")
+    result = {
+        "env": "abr", "traces": traces.name, "synthetic": traces.synthetic, "video": video.name,
+        "summary": rows, "summary_clean": clean_rows,
+        "clean_traces": None if clean_mask is None else [n for n, c in zip(traces.names, clean_mask) if c],
+        "eval_seconds": timings, "meta": runs[0].meta if runs else {},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    _write_atomic(out / "abr_results.json", json.dumps(result, indent=2, default=float))
+    if not args.no_plots:
+        from evaluation.plots import plot_abr
+
+        for p in plot_abr(runs, out, title=f"— {traces.name}"):
+            print(f"wrote {p}")
+    print(f"wrote {out / 'abr_summary.csv'}, {out / 'abr_per_trace.csv'}, {out / 'abr_results.json'}")
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", choices=["abr"], default="abr", help="task to compare on")
+    parser.add_argument("--traces", default="fcc-test", help="dataset name or folder of traces (ABR)")
+    parser.add_argument("--video", default="video1", help="video name or folder of video_size_* files (ABR)")
+    parser.add_argument("--agents", default=None, help="comma-separated agent names (default: all baselines)")
+    parser.add_argument("--out", default="results/compare", help="output folder for CSV, JSON and plots")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.env == "abr":
+        run_abr(args)
+
+
+if __name__ == "__main__":
+    main()
