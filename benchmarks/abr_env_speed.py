@@ -119,6 +119,7 @@ def bench_batched(ts, video, batch, episodes, rng):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20_000, help="single-session decisions to time")
+    parser.add_argument("--episodes-scale", type=float, default=1.0, help="scale the batched runs (CI uses a tiny one)")
     parser.add_argument("--out", default="results/bench_abr_env.json")
     args = parser.parse_args()
 
@@ -133,6 +134,7 @@ def main() -> None:
     results = {"pensieve_ppo_single": bench_pensieve(trace_dir, video, actions, video.num_chunks),
                "ours_single": bench_ours_single(ts, video, actions)}
     for batch, episodes in ((1, 200), (64, 20), (1024, 4)):
+        episodes = max(1, round(episodes * args.episodes_scale))
         results[f"ours_batched_{batch}"] = bench_batched(ts, video, batch, episodes, rng)
     ratio = {k: v / results["pensieve_ppo_single"] for k, v in results.items()}
     try:

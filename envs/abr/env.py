@@ -68,7 +68,7 @@ class ABREnv(gym.Env):
     ## Starting State
     ``mode="train"``: a random trace and a random start row (Pensieve training), delay noise
     ``U(0.9, 1.1)``. ``mode="test"``: the traces in order, one per reset, from their start offsets
-    (NetLLM's for ``fcc-test``), no noise. ``reset(options={"trace_index": i})`` picks trace ``i``.
+    (NetLLM's for ``fcc-test``), no noise; a seeded reset starts again from the first trace. ``reset(options={"trace_index": i})`` picks trace ``i``.
 
     ## Episode End
     ``terminated`` when the last chunk has been fetched. No truncation.
@@ -107,6 +107,8 @@ class ABREnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if seed is not None:
+            self._cursor = 0  # a seeded reset restarts test mode's pass over the traces
         options = options or {}
         n = len(self.trace_set)
         if "trace_index" in options:
@@ -191,6 +193,7 @@ class ABRVectorEnv(VectorEnv):
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+            self._cursor = 0
         options = options or {}
         rows = np.arange(self.num_envs)
         tids = options.get("trace_index")

@@ -1,0 +1,55 @@
+"""The real CLIs with small budgets: compare (data and synthetic fallback), download, benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, env_extra=None, drop=()):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_compare_abr_writes_table_csv_json_plots(tmp_path, data_root):
+    out = tmp_path / "cmp"
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba,rate-based", "--out", str(out), "--quiet"])
+    assert res.returncode == 0, res.stderr
+    assert "ABR on fcc-test (100 traces, video1)" in res.stdout
+    assert "not in fcc-train" in res.stdout and "bba" in res.stdout
+    data = json.loads((out / "abr_results.json").read_text())
+    assert data["synthetic"] is False and len(data["clean_traces"]) == 58
+    bba = next(r for r in data["summary"] if r["agent"] == "bba")
+    assert 0.755 <= bba["qoe"] <= 0.775
+    for name in ("abr_summary.csv", "abr_per_trace.csv", "abr_qoe_cdf.png", "abr_qoe_parts.png"):
+        assert (out / name).stat().st_size > 0
+    assert len((out / "abr_per_trace.csv").read_text().splitlines()) == 101
+
+
+def test_compare_falls_back_to_synthetic_and_says_so(tmp_path):
+    out = tmp_path / "cmp"
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba", "--out", str(out), "--quiet", "--no-plots"],
+               env_extra={"MAMBA4NET_CACHE": str(tmp_path / "empty")}, drop=("MAMBA4NET_DATA",))
+    assert res.returncode == 0, res.stderr
+    assert "synthetic" in res.stderr and "python -m traces.download fcc-test" in res.stderr
+    assert json.loads((out / "abr_results.json").read_text())["synthetic"] is True
+
+
+def test_compare_rejects_unknown_agent(tmp_path):
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "nope", "--out", str(tmp_path), "--quiet"])
+    assert res.returncode != 0 and "unknown ABR agent" in res.stderr
+
+
+def test_env_speed_benchmark_harness(tmp_path, data_root):
+    out = tmp_path / "bench.json"
+    res = _run(["benchmarks/abr_env_speed.py", "--steps", "300", "--episodes-scale", "0.05", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert set(data["decisions_per_s"]) >= {"pensieve_ppo_single", "ours_single", "ours_batched_1024"}
+    assert all(v > 0 for v in data["decisions_per_s"].values())
