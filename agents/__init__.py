@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from .base import BatchPolicy, Policy
 
-ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm")
+ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal")
 
 
-def make_abr_agent(name: str, video):
-    """Build an ABR agent by name for ``video`` (a :class:`traces.Video`)."""
+def make_abr_agent(name: str, video, traces=None):
+    """Build an ABR agent by name for ``video`` (a :class:`traces.Video`).
+
+    ``offline-optimal`` also needs the env's :class:`traces.TraceSet` (it plans on the whole trace).
+    """
     from . import abr
 
+    if name == "offline-optimal":
+        if traces is None:
+            raise ValueError("offline-optimal needs the trace set it will be evaluated on (traces=...)")
+        from .offline import OfflineOptimal
+
+        return OfflineOptimal(video, traces)
     table = {
         "bba": abr.BBA,
         "bola": abr.BOLA,

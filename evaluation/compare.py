@@ -4,7 +4,8 @@
                                  [--agents bba,robustmpc,...] [--out DIR] [--no-plots]
 
 ABR: every agent streams every trace once (test mode: NetLLM's start offsets, no noise); mean QoE
-pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports. For
+pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports, and is
+also given as a share of the offline optimum on the same traces (``agents.offline``). For
 ``fcc-test`` the table is repeated on the traces that do not also appear in ``fcc-train``.
 Without data installed it falls back to a small synthetic trace set and says so.
 """
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ("agent", "traces", "qoe", "bitrate_mbps", "rebuffer_s", "smooth_mbps", "qoe_p10", "qoe_p50", "qoe_p90")
+COLUMNS = ("agent", "traces", "qoe", "of_optimum", "bitrate_mbps", "rebuffer_s", "smooth_mbps", "qoe_p10", "qoe_p50",
+           "qoe_p90")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -31,10 +33,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def format_table(rows: list[dict], title: str) -> str:
-    head = f"{'agent':<14}{'traces':>7}{'QoE':>9}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}{'p10':>8}{'p50':>8}{'p90':>8}"
+    head = (f"{'agent':<16}{'traces':>7}{'QoE':>9}{'of opt':>8}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}"
+            f"{'p10':>8}{'p50':>8}{'p90':>8}")
     lines = [title, head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['agent']:<14}{r['traces']:>7}{r['qoe']:>9.4f}{r['bitrate_mbps']:>9.3f}"
+        frac = "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"
+        lines.append(f"{r['agent']:<16}{r['traces']:>7}{r['qoe']:>9.4f}{frac:>8}{r['bitrate_mbps']:>9.3f}"
                      f"{r['rebuffer_s']:>9.4f}{r['smooth_mbps']:>9.3f}{r['qoe_p10']:>8.3f}{r['qoe_p50']:>8.3f}{r['qoe_p90']:>8.3f}")
     return "\n".join(lines)
 
@@ -73,6 +77,10 @@ def run_abr(args) -> dict:
     unknown = [n for n in names if n not in ABR_AGENTS]
     if unknown:
         raise SystemExit(f"unknown ABR agent(s) {unknown}; available: {', '.join(ABR_AGENTS)}")
+    if not args.no_optimum and "offline-optimal" not in names:
+        names.append("offline-optimal")  # every row is reported as a fraction of it
+    if args.no_optimum and "offline-optimal" in names:
+        names.remove("offline-optimal")
 
     clean_mask = None
     if traces.name == "fcc-test":
@@ -88,15 +96,24 @@ def run_abr(args) -> dict:
     with tqdm(total=steps, desc="abr", unit="decision", disable=args.quiet or None, leave=False) as bar:
         for name in names:
             t0 = time.perf_counter()
-            runs.append(evaluate_abr(make_abr_agent(name, video), traces, video, progress=bar.update))
+            runs.append(evaluate_abr(make_abr_agent(name, video, traces), traces, video, progress=bar.update))
             timings[name] = time.perf_counter() - t0
 
     label = f"{traces.name} ({len(traces)} traces, {video.name})"
-    rows = [{"agent": r.agent, **r.summary()} for r in runs]
-    print(format_table(rows, f"ABR on {label}: mean QoE per chunk, first chunk skipped"))
+    optimum = next((r for r in runs if r.agent == "offline-optimal"), None)
+
+    def table(mask):
+        rows = [{"agent": r.agent, **r.summary(mask)} for r in runs]
+        best = None if optimum is None else optimum.summary(mask)["qoe"]
+        for row in rows:
+            row["of_optimum"] = None if best is None else row["qoe"] / best
+        return rows
+
+    rows = table(None)
+    print(format_table(rows, f"ABR on {label}: mean QoE per chunk, first chunk skipped; 'of opt' = share of the offline optimum"))
     clean_rows = None
     if clean_mask is not None:
-        clean_rows = [{"agent": r.agent, **r.summary(clean_mask)} for r in runs]
+        clean_rows = table(clean_mask)
         print()
         print(format_table(clean_rows, f"ABR on the {int(clean_mask.sum())} {traces.name} traces not in fcc-train"))
 
@@ -140,6 +157,8 @@ def main(argv=None) -> None:
     parser.add_argument("--agents", default=None, help="comma-separated agent names (default: all baselines)")
     parser.add_argument("--out", default="results/compare", help="output folder for CSV, JSON and plots")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-optimum", action="store_true",
+                        help="skip the offline optimum (ABR; about 1 s per trace on one CPU core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.env == "abr":

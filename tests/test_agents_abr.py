@@ -87,7 +87,7 @@ def test_mpc_netllm_plans_move_one_level(video1):
 
 @pytest.mark.parametrize("name", ABR_AGENTS)
 def test_act_equals_act_batch_and_protocol(fcc_test, video1, name):
-    single, batched = make_abr_agent(name, video1), make_abr_agent(name, video1)
+    single, batched = make_abr_agent(name, video1, fcc_test), make_abr_agent(name, video1, fcc_test)
     assert isinstance(single, Policy)
     env = ABREnv(fcc_test, video1, mode="test")
     obs, info = env.reset(options={"trace_index": 5})

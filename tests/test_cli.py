@@ -19,7 +19,8 @@ def _run(args, env_extra=None, drop=()):
 
 def test_compare_abr_writes_table_csv_json_plots(tmp_path, data_root):
     out = tmp_path / "cmp"
-    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba,rate-based", "--out", str(out), "--quiet"])
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba,rate-based", "--out", str(out), "--quiet",
+                "--no-optimum"])
     assert res.returncode == 0, res.stderr
     assert "ABR on fcc-test (100 traces, video1)" in res.stdout
     assert "not in fcc-train" in res.stdout and "bba" in res.stdout
@@ -32,9 +33,26 @@ def test_compare_abr_writes_table_csv_json_plots(tmp_path, data_root):
     assert len((out / "abr_per_trace.csv").read_text().splitlines()) == 101
 
 
+def test_compare_reports_share_of_offline_optimum(tmp_path, data_root):
+    folder = tmp_path / "four"
+    folder.mkdir()
+    for name in sorted((data_root / "abr/traces/fcc-test").iterdir())[10:14]:
+        (folder / name.name).write_bytes(name.read_bytes())
+    out = tmp_path / "cmp"
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--traces", str(folder), "--agents", "bba,robustmpc",
+                "--out", str(out), "--quiet", "--no-plots"])
+    assert res.returncode == 0, res.stderr
+    rows = {r["agent"]: r for r in json.loads((out / "abr_results.json").read_text())["summary"]}
+    assert set(rows) == {"bba", "robustmpc", "offline-optimal"}
+    assert rows["offline-optimal"]["of_optimum"] == 1.0
+    assert 0 < rows["bba"]["of_optimum"] < rows["robustmpc"]["of_optimum"] <= 1.0
+    assert "of opt" in res.stdout
+
+
 def test_compare_falls_back_to_synthetic_and_says_so(tmp_path):
     out = tmp_path / "cmp"
-    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba", "--out", str(out), "--quiet", "--no-plots"],
+    res = _run(["-m", "evaluation.compare", "--env", "abr", "--agents", "bba", "--out", str(out), "--quiet", "--no-plots",
+                "--no-optimum"],
                env_extra={"MAMBA4NET_CACHE": str(tmp_path / "empty")}, drop=("MAMBA4NET_DATA",))
     assert res.returncode == 0, res.stderr
     assert "synthetic" in res.stderr and "python -m traces.download fcc-test" in res.stderr

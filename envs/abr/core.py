@@ -105,7 +105,7 @@ class ABRBatchCore:
     """
 
     def __init__(self, traces: list[BandwidthTrace] | TraceBank, video: Video, num_sessions: int,
-                 config: ABRConfig = ABRConfig(), history: int = 6):
+                 config: ABRConfig = ABRConfig(), history: int = 6, observe: bool = True):
         if history < video.levels:
             raise ValueError(f"history ({history}) must be >= number of levels ({video.levels}) to hold row 4")
         self.bank = traces if isinstance(traces, TraceBank) else TraceBank(traces)
@@ -113,6 +113,7 @@ class ABRBatchCore:
         self.config = config
         self.history = history
         self.n = int(num_sessions)
+        self.observe = observe  # False: skip the observation matrix (planners that only need dynamics)
         n = self.n
         self.kbps = np.asarray(video.bitrates_kbps, dtype=np.float64)
         self.chunk_bytes = video.chunk_bytes.astype(np.int64)
@@ -264,7 +265,8 @@ class ABRBatchCore:
         self.rebuffer_s[rows] = rebuf_ms / MS_IN_S
         self.last_chunk_bytes[rows] = size
         self._score(rows, levels, last_levels)
-        self._observe(rows)
+        if self.observe:
+            self._observe(rows)
 
     def _score(self, rows: np.ndarray, levels: np.ndarray, last_levels: np.ndarray) -> None:
         qoe, q, rebuf_pen, smooth_pen = qoe_parts(self.config, self.kbps, levels, last_levels, self.rebuffer_s[rows])

@@ -145,7 +145,8 @@ class ABRVectorEnv(VectorEnv):
     Autoreset follows Gymnasium's default (``NEXT_STEP``): the step after a session terminates
     resets it and ignores its action (reward 0, not terminated). In test mode, ``reset`` assigns
     traces round-robin from a cursor; ``reset(options={"trace_index": array})`` assigns them
-    explicitly — the evaluation harness runs a whole trace set as one batch this way.
+    explicitly (and ``"start_index": array`` their start rows) — the evaluation harness runs a whole
+    trace set as one batch this way.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -173,7 +174,7 @@ class ABRVectorEnv(VectorEnv):
             return None
         return self.np_random.uniform(self.config.noise_low, self.config.noise_high, size=k)
 
-    def _start(self, rows: np.ndarray, trace_ids: np.ndarray | None = None) -> None:
+    def _start(self, rows: np.ndarray, trace_ids: np.ndarray | None = None, starts: np.ndarray | None = None) -> None:
         n = len(self.trace_set)
         k = len(rows)
         if trace_ids is None:
@@ -183,7 +184,9 @@ class ABRVectorEnv(VectorEnv):
                 trace_ids = (self._cursor + np.arange(k)) % n
                 self._cursor += k
         trace_ids = np.asarray(trace_ids, dtype=np.int64)
-        if self.mode == "train":
+        if starts is not None:
+            starts = np.asarray(starts, dtype=np.int64)
+        elif self.mode == "train":
             lengths = self.core.bank.length[trace_ids]
             starts = 1 + np.floor(self.np_random.random(k) * (lengths - 1)).astype(np.int64)
         else:
@@ -201,7 +204,10 @@ class ABRVectorEnv(VectorEnv):
             tids = np.asarray(tids, dtype=np.int64)
             if tids.shape != (self.num_envs,) or np.any((tids < 0) | (tids >= len(self.trace_set))):
                 raise ValueError(f"trace_index must be {self.num_envs} indices into {len(self.trace_set)} traces")
-        self._start(rows, tids)
+        starts = options.get("start_index")
+        if starts is not None and tids is None:
+            raise ValueError("start_index needs trace_index")
+        self._start(rows, tids, starts)
         self._needs_reset[:] = False
         return self.core.obs.copy(), self._infos()
 
