@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from traces.atomic import staged_dir
 
 ARRAYS = ("obs", "action", "reward", "done", "return_to_go", "episode", "timestep", "policy", "trace", "start_index")
 
@@ -59,17 +59,9 @@ def save_pool(folder: str | os.PathLike, arrays: dict[str, np.ndarray], meta: di
     lengths = {k: len(arrays[k]) for k in ARRAYS}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"pool arrays differ in length: {lengths}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_dir(folder) as tmp:
         np.savez(tmp / "experience.npz", **{k: np.ascontiguousarray(arrays[k]) for k in ARRAYS})
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

@@ -22,14 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from traces.atomic import write_text_atomic
+
 COLUMNS = ("agent", "traces", "qoe", "of_optimum", "bitrate_mbps", "rebuffer_s", "smooth_mbps", "qoe_p10", "qoe_p50",
            "qoe_p90")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_table(rows: list[dict], title: str) -> str:
@@ -124,7 +120,7 @@ def run_abr(args) -> dict:
         for r in rs:
             buf.append(",".join(str(r[c]) for c in COLUMNS) + f",{subset}")
     buf[0] += ",subset"
-    _write_atomic(out / "abr_summary.csv", "\n".join(buf) + "\n")
+    write_text_atomic(out / "abr_summary.csv", "\n".join(buf) + "\n")
     with open(out / "abr_per_trace.csv.tmp", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["trace", *[r.agent for r in runs]])
@@ -138,7 +134,7 @@ def run_abr(args) -> dict:
         "eval_seconds": timings, "meta": runs[0].meta if runs else {},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    _write_atomic(out / "abr_results.json", json.dumps(result, indent=2, default=float))
+    write_text_atomic(out / "abr_results.json", json.dumps(result, indent=2, default=float))
     if not args.no_plots:
         from evaluation.plots import plot_abr
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import staged_dir, write_text_atomic
 from .abr import TraceSet, Video, load_start_offsets, load_trace_dir, load_video
 from .errors import ChecksumError, DatasetNotFoundError, TraceFormatError
 
@@ -118,9 +117,7 @@ def download_dataset(name: str, base_url: str | None = None, progress: bool = Tr
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
     base = (base_url or os.environ.get("MAMBA4NET_DATA_URL") or DEFAULT_BASE_URL).rstrip("/") + "/"
     dest = cache_root() / entry["local"]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with staged_dir(dest) as tmp:
         files = sorted(entry["files"].items())
         iterator = files
         if progress:
@@ -139,24 +136,12 @@ def download_dataset(name: str, base_url: str | None = None, progress: bool = Tr
             url = base + offsets_entry["remote"]
             raw = restricted_loads(_fetch(url), url)
             names = sorted(entry["files"])
-            if isinstance(raw, dict):
-                values = [int(raw[n]) for n in names]
-            else:
-                values = [int(v) for v in list(raw)]
+            values = [int(raw[n]) for n in names] if isinstance(raw, dict) else [int(v) for v in list(raw)]
             text = offsets_tsv(names, values)
             if _sha256(text.encode()) != offsets_entry["sha256_decoded"]:
                 raise ChecksumError(f"{url}: decoded start offsets do not match the pinned table")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-        if offsets_entry:
-            target = cache_root() / offsets_entry["local"]
-            tmp_file = target.with_name(target.name + ".tmp")
-            tmp_file.write_text(text)
-            os.replace(tmp_file, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    if offsets_entry:
+        write_text_atomic(cache_root() / offsets_entry["local"], text)
     return dest
 
 
@@ -241,7 +226,5 @@ if __name__ == "__main__":  # pragma: no cover - maintainer tool
 
     out = build_manifest(Path(sys.argv[1]))
     MANIFEST_PATH.parent.mkdir(exist_ok=True)
-    tmp = MANIFEST_PATH.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, MANIFEST_PATH)
+    write_text_atomic(MANIFEST_PATH, json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"wrote {MANIFEST_PATH}")
