@@ -35,4 +35,21 @@ def make_abr_agent(name: str, video, traces=None):
     return table[name](video)
 
 
-__all__ = ["BatchPolicy", "Policy", "ABR_AGENTS", "make_abr_agent"]
+VP_AGENTS = ("lr", "velocity", "static", "track")
+
+
+def make_vp_agent(name: str):
+    """Build a viewport-prediction agent by name (``track`` needs torch and loads the shipped checkpoint)."""
+    from . import vp
+
+    if name == "track":
+        from .vp_track import TrackVP
+
+        return TrackVP()
+    table = {"lr": vp.LinearRegressionVP, "velocity": vp.VelocityVP, "static": vp.StaticVP}
+    if name not in table:
+        raise ValueError(f"unknown VP agent {name!r}; available: {', '.join(VP_AGENTS)}")
+    return table[name]()
+
+
+__all__ = ["BatchPolicy", "Policy", "ABR_AGENTS", "VP_AGENTS", "make_abr_agent", "make_vp_agent"]

@@ -37,7 +37,8 @@ class BatchPolicy:
 
     def act(self, obs: Any, info: dict[str, Any]) -> Any:
         batch_info = {k: np.asarray(v)[None] for k, v in info.items() if not isinstance(v, str)}
-        return self.act_batch(np.asarray(obs)[None], batch_info)[0].item()
+        out = np.asarray(self.act_batch(np.asarray(obs)[None], batch_info))[0]
+        return out.item() if out.ndim == 0 else out
 
     def act_batch(self, obs: np.ndarray, info: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

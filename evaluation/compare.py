@@ -2,12 +2,16 @@
 
     python -m evaluation.compare --env abr [--traces NAME|PATH] [--video NAME|PATH]
                                  [--agents bba,robustmpc,...] [--out DIR] [--no-plots]
+    python -m evaluation.compare --env vp [--split test] [--traces DATASET_DIR] [--agents lr,velocity,track]
 
 ABR: every agent streams every trace once (test mode: NetLLM's start offsets, no noise); mean QoE
 pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports, and is
 also given as a share of the offline optimum on the same traces (``agents.offline``). For
 ``fcc-test`` the table is repeated on the traces that do not also appear in ``fcc-train``.
 Without data installed it falls back to a small synthetic trace set and says so.
+
+VP: every agent predicts every window of the split (2 s history -> 4 s future, a window every 3 s);
+MAE and RMSE in degrees with yaw wrapped, averaged and per prediction step.
 """
 
 from __future__ import annotations
@@ -144,11 +148,68 @@ def run_abr(args) -> dict:
     return result
 
 
+VP_COLUMNS = ("agent", "windows", "mae", "rmse", "mae_roll", "mae_pitch", "mae_yaw", "mae_1s", "mae_4s_step")
+
+
+def run_vp(args) -> dict:
+    from agents import VP_AGENTS, make_vp_agent
+    from evaluation.vp import evaluate_vp
+    from traces.viewport import load_jin2022_split, load_viewport_dataset, make_windows
+
+    if args.traces in (None, "fcc-test", "jin2022"):
+        traces = load_jin2022_split(args.split)
+        label = f"jin2022 {args.split} split"
+    else:
+        traces = load_viewport_dataset(args.traces)
+        label = f"{args.traces} (all traces)"
+    windows = make_windows(traces)
+    names = args.agents.split(",") if args.agents else list(VP_AGENTS)
+    unknown = [n for n in names if n not in VP_AGENTS]
+    if unknown:
+        raise SystemExit(f"unknown VP agent(s) {unknown}; available: {', '.join(VP_AGENTS)}")
+    runs, timings = [], {}
+    for name in names:
+        t0 = time.perf_counter()
+        runs.append(evaluate_vp(make_vp_agent(name), windows))
+        timings[name] = time.perf_counter() - t0
+    rows = [{"agent": r.agent, **r.summary()} for r in runs]
+    title = (f"VP on {label}: {len(traces)} traces, {len(windows)} windows (2 s history -> 4 s future); "
+             "MAE/RMSE in degrees, yaw wrapped")
+    head = f"{'agent':<10}{'windows':>8}{'MAE':>8}{'RMSE':>8}{'roll':>8}{'pitch':>8}{'yaw':>8}{'≤1 s':>8}{'@4 s':>8}"
+    lines = [title, head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['agent']:<10}{r['windows']:>8}{r['mae']:>8.2f}{r['rmse']:>8.2f}{r['mae_roll']:>8.2f}"
+                     f"{r['mae_pitch']:>8.2f}{r['mae_yaw']:>8.2f}{r['mae_1s']:>8.2f}{r['mae_4s_step']:>8.2f}")
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "vp_summary.csv", "\n".join([",".join(VP_COLUMNS)] + [
+        ",".join(str(r[c]) for c in VP_COLUMNS) for r in rows]) + "\n")
+    steps = runs[0].mae_per_step.shape[0] if runs else 0
+    write_text_atomic(out / "vp_per_step.csv", "\n".join(
+        ["step_s," + ",".join(f"{r.agent}_mae,{r.agent}_rmse" for r in runs)]
+        + [f"{(k + 1) * 0.2:.1f}," + ",".join(f"{r.mae_per_step[k]:.6f},{r.rmse_per_step[k]:.6f}" for r in runs)
+           for k in range(steps)]) + "\n")
+    result = {"env": "vp", "data": label, "traces": len(traces), "windows": len(windows), "summary": rows,
+              "mae_per_step": {r.agent: r.mae_per_step.tolist() for r in runs}, "eval_seconds": timings,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_text_atomic(out / "vp_results.json", json.dumps(result, indent=2))
+    if not args.no_plots:
+        from evaluation.plots import plot_vp
+
+        print(f"wrote {plot_vp(runs, out, title=label)}")
+    print(f"wrote {out / 'vp_summary.csv'}, {out / 'vp_per_step.csv'}, {out / 'vp_results.json'}")
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", choices=["abr"], default="abr", help="task to compare on")
-    parser.add_argument("--traces", default="fcc-test", help="dataset name or folder of traces (ABR)")
+    parser.add_argument("--env", choices=["abr", "vp"], default="abr", help="task to compare on")
+    parser.add_argument("--traces", default=None,
+                        help="ABR: dataset name or folder of traces (default fcc-test); VP: a dataset folder in "
+                             "Jin2022's layout (default: NetLLM's Jin2022 split)")
+    parser.add_argument("--split", default="test", choices=["train", "valid", "test"], help="VP split (Jin2022)")
     parser.add_argument("--video", default="video1", help="video name or folder of video_size_* files (ABR)")
     parser.add_argument("--agents", default=None, help="comma-separated agent names (default: all baselines)")
     parser.add_argument("--out", default="results/compare", help="output folder for CSV, JSON and plots")
@@ -158,7 +219,10 @@ def main(argv=None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.env == "abr":
+        args.traces = args.traces or "fcc-test"
         run_abr(args)
+    else:
+        run_vp(args)
 
 
 if __name__ == "__main__":

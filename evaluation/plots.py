@@ -60,3 +60,20 @@ def plot_abr(runs, out_dir: Path, title: str = "") -> list[Path]:
     paths.append(_save(fig, out_dir / "abr_qoe_parts.png"))
     plt.close(fig)
     return paths
+
+
+def plot_vp(runs, out_dir: Path, title: str = "") -> Path:
+    """MAE per prediction step (0.2 s ... 4 s) for every agent."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for run in runs:
+        per = run.mae_per_step
+        ax.plot(np.arange(1, len(per) + 1) * 0.2, per, marker="o", ms=3, label=f"{run.agent} ({run.errors.mean():.2f}°)")
+    ax.set_xlabel("prediction horizon (s)")
+    ax.set_ylabel("MAE (degrees, yaw wrapped)")
+    ax.set_title(f"Viewport prediction — {title}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path = _save(fig, Path(out_dir) / "vp_mae_per_step.png")
+    plt.close(fig)
+    return path

@@ -30,6 +30,12 @@ MANIFEST_PATH = Path(__file__).with_name("manifests") / "abr.json"
 NETLLM_COMMIT = "105bcf0"
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/duowuyms/NetLLM/{NETLLM_COMMIT}/"
 OFFSETS_LOCAL = "abr/fcc-test-start-offsets.tsv"
+# Datasets resolved like the others but with no pinned download (too many files to pin here):
+# name -> (layout path, where to get it).
+LOCAL_ONLY = {
+    "jin2022": ("vp/Jin2022", "NetLLM viewport_prediction/data/viewports/Jin2022"),
+    "tpch": ("cjs/tpch", "NetLLM cluster_job_scheduling/data/tpch (= decima-sim spark_env/tpch)"),
+}
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +44,7 @@ def manifest() -> dict:
 
 
 def dataset_names() -> list[str]:
+    """Names that can be downloaded (``python -m traces.download``)."""
     return sorted(manifest()["datasets"])
 
 
@@ -61,6 +68,18 @@ def resolve(name_or_path: str | os.PathLike, download: bool = False, base_url: s
     """Find a dataset folder; see the module docstring for the order."""
     text = str(name_or_path)
     registry = manifest()["datasets"]
+    if text in LOCAL_ONLY:
+        local, source = LOCAL_ONLY[text]
+        tried = []
+        for root in (data_root(), cache_root()):
+            if root is not None and (root / local).is_dir():
+                return Resolved(root / local, text, root)
+            if root is not None:
+                tried.append(str(root / local))
+        raise DatasetNotFoundError(
+            f"dataset {text!r} not found (looked in: {'; '.join(tried) or '(MAMBA4NET_DATA unset)'}). Set "
+            f"MAMBA4NET_DATA to a folder laid out like shared/data, or copy {source} to {cache_root() / local}."
+        )
     if text not in registry:
         path = Path(text).expanduser()
         if path.exists():
