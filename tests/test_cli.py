@@ -71,3 +71,16 @@ def test_env_speed_benchmark_harness(tmp_path, data_root):
     data = json.loads(out.read_text())
     assert set(data["decisions_per_s"]) >= {"pensieve_ppo_single", "ours_single", "ours_batched_1024"}
     assert all(v > 0 for v in data["decisions_per_s"].values())
+
+
+def test_compare_vp(tmp_path, data_root):
+    out = tmp_path / "vp"
+    res = _run(["-m", "evaluation.compare", "--env", "vp", "--agents", "velocity,static,track", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    assert "VP on jin2022 test split: 126 traces, 1698 windows" in res.stdout
+    data = json.loads((out / "vp_results.json").read_text())
+    maes = {r["agent"]: r["mae"] for r in data["summary"]}
+    assert maes["track"] < maes["velocity"]
+    assert len(data["mae_per_step"]["track"]) == 20
+    assert (out / "vp_mae_per_step.png").stat().st_size > 0
+    assert len((out / "vp_per_step.csv").read_text().splitlines()) == 21

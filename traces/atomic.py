@@ -17,6 +17,7 @@ def staged_dir(dest: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the result is an ordinary folder
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
