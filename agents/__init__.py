@@ -52,4 +52,18 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-__all__ = ["BatchPolicy", "Policy", "ABR_AGENTS", "VP_AGENTS", "make_abr_agent", "make_vp_agent"]
+CJS_AGENTS = ("fifo", "fair")
+
+
+def make_cjs_agent(name: str):
+    """Build a cluster-scheduling agent by name."""
+    from . import cjs
+
+    table = {"fifo": cjs.FIFO, "fair": cjs.Fair}
+    if name not in table:
+        raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")
+    return table[name]()
+
+
+__all__ = ["BatchPolicy", "Policy", "ABR_AGENTS", "VP_AGENTS", "CJS_AGENTS", "make_abr_agent", "make_vp_agent",
+           "make_cjs_agent"]

@@ -3,6 +3,7 @@
     python -m evaluation.compare --env abr [--traces NAME|PATH] [--video NAME|PATH]
                                  [--agents bba,robustmpc,...] [--out DIR] [--no-plots]
     python -m evaluation.compare --env vp [--split test] [--traces DATASET_DIR] [--agents lr,velocity,track]
+    python -m evaluation.compare --env cjs [--seeds 10] [--agents fifo,fair]
 
 ABR: every agent streams every trace once (test mode: NetLLM's start offsets, no noise); mean QoE
 pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports, and is
@@ -12,6 +13,9 @@ Without data installed it falls back to a small synthetic trace set and says so.
 
 VP: every agent predicts every window of the split (2 s history -> 4 s future, a window every 3 s);
 MAE and RMSE in degrees with yaw wrapped, averaged and per prediction step.
+
+CJS: every scheduler runs the same held-out workloads (seeds 1000…); mean JCT per seed from the
+simulator's completion times, averaged over seeds; median and p90 over all jobs; makespan.
 """
 
 from __future__ import annotations
@@ -202,10 +206,53 @@ def run_vp(args) -> dict:
     return result
 
 
+def run_cjs(args) -> dict:
+    from tqdm.auto import tqdm
+
+    from agents import CJS_AGENTS, make_cjs_agent
+    from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
+
+    names = args.agents.split(",") if args.agents else list(CJS_AGENTS)
+    unknown = [n for n in names if n not in CJS_AGENTS]
+    if unknown:
+        raise SystemExit(f"unknown CJS agent(s) {unknown}; available: {', '.join(CJS_AGENTS)}")
+    seeds = HELD_OUT_SEEDS[: args.seeds] if args.seeds <= len(HELD_OUT_SEEDS) else tuple(range(1000, 1000 + args.seeds))
+    runs, timings = [], {}
+    with tqdm(total=len(names) * len(seeds), desc="cjs", unit="episode", disable=args.quiet or None, leave=False) as bar:
+        for name in names:
+            t0 = time.perf_counter()
+            runs.append(evaluate_cjs(make_cjs_agent(name), seeds, progress=bar.update))
+            timings[name] = time.perf_counter() - t0
+    rows = [{"agent": r.agent, **r.summary()} for r in runs]
+    head = f"{'agent':<10}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"
+    lines = [f"CJS: 200 TPC-H jobs, 50 executors, Poisson arrivals (25 s mean), held-out seeds {seeds[0]}..{seeds[-1]}",
+             head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['agent']:<10}{r['seeds']:>6}{r['mean_jct_s']:>12.1f}{r['mean_jct_std_s']:>8.1f}"
+                     f"{r['median_jct_s']:>9.1f}{r['p90_jct_s']:>9.1f}{r['makespan_s']:>12.0f}{r['decisions']:>11.0f}")
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cols = ("agent", "seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s", "p90_jct_s", "makespan_s", "decisions")
+    write_text_atomic(out / "cjs_summary.csv", "\n".join([",".join(cols)] + [
+        ",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
+    result = {"env": "cjs", "seeds": list(seeds), "summary": rows, "eval_seconds": timings,
+              "per_seed_mean_jct_s": {r.agent: [float(j.mean()) for j in r.jct_s] for r in runs},
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_text_atomic(out / "cjs_results.json", json.dumps(result, indent=2))
+    if not args.no_plots:
+        from evaluation.plots import plot_cjs
+
+        print(f"wrote {plot_cjs(runs, out)}")
+    print(f"wrote {out / 'cjs_summary.csv'}, {out / 'cjs_results.json'}")
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", choices=["abr", "vp"], default="abr", help="task to compare on")
+    parser.add_argument("--env", choices=["abr", "vp", "cjs"], default="abr", help="task to compare on")
+    parser.add_argument("--seeds", type=int, default=10, help="CJS: held-out workload seeds to average over")
     parser.add_argument("--traces", default=None,
                         help="ABR: dataset name or folder of traces (default fcc-test); VP: a dataset folder in "
                              "Jin2022's layout (default: NetLLM's Jin2022 split)")
@@ -221,8 +268,10 @@ def main(argv=None) -> None:
     if args.env == "abr":
         args.traces = args.traces or "fcc-test"
         run_abr(args)
-    else:
+    elif args.env == "vp":
         run_vp(args)
+    else:
+        run_cjs(args)
 
 
 if __name__ == "__main__":

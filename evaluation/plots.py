@@ -77,3 +77,22 @@ def plot_vp(runs, out_dir: Path, title: str = "") -> Path:
     path = _save(fig, Path(out_dir) / "vp_mae_per_step.png")
     plt.close(fig)
     return path
+
+
+def plot_cjs(runs, out_dir: Path) -> Path:
+    """CDF of job completion times (all jobs of all seeds) per scheduler, log x."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for run in runs:
+        j = np.sort(np.concatenate(run.jct_s))
+        ax.step(j, np.arange(1, len(j) + 1) / len(j), where="post",
+                label=f"{run.agent} (mean {np.mean([x.mean() for x in run.jct_s]):.1f} s)")
+    ax.set_xscale("log")
+    ax.set_xlabel("job completion time (s)")
+    ax.set_ylabel("CDF over jobs")
+    ax.set_title("CJS: JCT per scheduler (TPC-H, 50 executors)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    path = _save(fig, Path(out_dir) / "cjs_jct_cdf.png")
+    plt.close(fig)
+    return path

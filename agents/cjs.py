@@ -1,0 +1,54 @@
+"""CJS heuristics: FIFO and Fair (dynamic partition). numpy only; they read the observation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BatchPolicy
+
+
+def _split(obs):
+    node = np.asarray(obs["node_features"])
+    J, S = node.shape[-3], node.shape[-2]
+    return J, S
+
+
+class FIFO(BatchPolicy):
+    """Oldest job first: its first schedulable stage, with every executor allowed (Spark's default)."""
+
+    name = "fifo"
+
+    def act(self, obs, info=None):
+        J, S = _split(obs)
+        mask = np.asarray(obs["stage_mask"])
+        E = np.asarray(obs["limit_mask"]).shape[-1]
+        slots = np.flatnonzero(mask[: J * S])
+        return np.asarray([slots[0] if len(slots) else J * S, E - 1])
+
+
+class Fair(BatchPolicy):
+    """Dynamic partition: each job in the system gets at most ⌈executors / jobs⌉ executors.
+
+    The job furthest below its share that has a schedulable stage gets its first schedulable stage at
+    limit = share (a job's own idle executors may always return to work); when every such job is at
+    its share, the free executors wait for the next event.
+    """
+
+    name = "fair"
+
+    def act(self, obs, info=None):
+        J, S = _split(obs)
+        mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S)
+        jobs = np.asarray(obs["job_features"])
+        E = np.asarray(obs["limit_mask"]).shape[-1]
+        present = jobs[:, 0] > 0
+        n_jobs = int(present.sum())
+        share = int(np.ceil(E / max(n_jobs, 1)))
+        executors = np.rint(jobs[:, 1] * E).astype(np.int64)
+        idle_local = np.rint(jobs[:, 5] * E).astype(np.int64)
+        candidates = np.flatnonzero(mask.any(1) & ((executors < share) | (idle_local > 0)))
+        if len(candidates) == 0:
+            return np.asarray([J * S, 0])  # everyone has its share: wait
+        k = candidates[np.argmin(executors[candidates] - idle_local[candidates])]  # ties: the oldest
+        stage = int(np.flatnonzero(mask[k])[0])
+        return np.asarray([k * S + stage, max(share, executors[k]) - 1])

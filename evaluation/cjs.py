@@ -1,0 +1,47 @@
+"""CJS evaluation: a scheduler over held-out workload seeds; JCT from the simulator's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.cjs import CJSConfig, CJSEnv
+
+HELD_OUT_SEEDS = tuple(range(1000, 1010))  # evaluation workloads; training uses other seeds
+
+
+@dataclass
+class CJSRun:
+    agent: str
+    seeds: list[int]
+    jct_s: list[np.ndarray]  # per seed, per completed job
+    makespan_s: list[float]
+    decisions: list[int]
+
+    def summary(self) -> dict[str, float]:
+        per_seed = np.asarray([j.mean() for j in self.jct_s])
+        allj = np.concatenate(self.jct_s)
+        return {"seeds": len(self.seeds), "mean_jct_s": float(per_seed.mean()),
+                "mean_jct_std_s": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
+                "median_jct_s": float(np.median(allj)), "p90_jct_s": float(np.percentile(allj, 90)),
+                "makespan_s": float(np.mean(self.makespan_s)), "decisions": float(np.mean(self.decisions))}
+
+
+def evaluate_cjs(policy, seeds=HELD_OUT_SEEDS, config: CJSConfig = CJSConfig(), env: CJSEnv | None = None,
+                 progress=None) -> CJSRun:
+    env = env or CJSEnv(config)
+    jcts, spans, decisions = [], [], []
+    for seed in seeds:
+        policy.reset(seed=seed)
+        obs, info = env.reset(seed=int(seed))
+        term, n = False, 0
+        while not term:
+            obs, _, term, _, info = env.step(policy.act(obs, info))
+            n += 1
+        jcts.append(env.sim.jct_s())
+        spans.append(env.sim.makespan_s())
+        decisions.append(n)
+        if progress is not None:
+            progress(1)
+    return CJSRun(getattr(policy, "name", type(policy).__name__), list(seeds), jcts, spans, decisions)
