@@ -51,4 +51,5 @@ class Fair(BatchPolicy):
             return np.asarray([J * S, 0])  # everyone has its share: wait
         k = candidates[np.argmin(executors[candidates] - idle_local[candidates])]  # ties: the oldest
         stage = int(np.flatnonzero(mask[k])[0])
-        return np.asarray([k * S + stage, max(share, executors[k]) - 1])
+        # limit: the share, or one above the job's executors (the env's floor) when it already has them
+        return np.asarray([k * S + stage, min(max(share, executors[k] + 1), E) - 1])

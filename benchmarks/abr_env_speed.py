@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs.abr import ABRBatchCore, ABREnv  # noqa: E402
 from traces import load_abr_traces, load_abr_video  # noqa: E402
+from traces.atomic import write_text_atomic  # noqa: E402
 
 
 def _pensieve_env(trace_dir: Path, video):
@@ -154,9 +155,7 @@ def main() -> None:
         print(f"{k:>24}: {v:12,.0f} decisions/s  ({ratio[k]:6.2f}x pensieve-ppo)")
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.cjs import FIFO, Fair  # noqa: E402
 from envs.cjs import CJSConfig, CJSEnv  # noqa: E402
+from traces.atomic import write_text_atomic  # noqa: E402
 
 REFERENCE_STEPS_PER_S = 750.0
 
@@ -55,9 +56,7 @@ def main() -> None:
            "commit": commit, "date": time.strftime("%Y-%m-%d")}
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -122,15 +122,13 @@ def test_conservation_and_metrics(tpch):
 def test_dag_order_respected(tpch):
     env = CJSEnv(SMALL)
     run(env, Fair(), seed=1)
-    first_start, last_done = {}, {}
+    last_done, starts = {}, {}
     for t, kind, j, s, e in env.sim.log:
         if kind == 1:
             last_done[(j, s)] = t
-    starts = {}
-    # a task of stage s can only complete after all parents' tasks completed
-    for t, kind, j, s, e in env.sim.log:
-        if kind == 1 and (j, s) not in starts:
-            starts[(j, s)] = t
+        elif kind == 3:
+            starts.setdefault((j, s), t)
+    # no task of a stage starts before every task of its parents has completed
     for job in env.sim.jobs:
         for s in range(job.dag.num_stages):
             for p in np.flatnonzero(job.dag.adjacency[:, s]):

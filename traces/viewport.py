@@ -7,7 +7,6 @@ Wu2017 has the same layout.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .abr import _parse_float
 from .errors import TraceFormatError
 
 # NetLLM's Jin2022 split (viewport_prediction/config.py), as given in docs/DESIGN.md.
@@ -68,15 +68,8 @@ def load_viewport_csv(path: str | os.PathLike, video: int, user: int) -> Viewpor
         parts = line.split(",")
         if len(parts) != 4:
             raise TraceFormatError(path, f"expected 4 fields 'time_s,roll,pitch,yaw', got {len(parts)}", lineno)
-        vals = []
-        for name, tok in zip(("time_s", "roll", "pitch", "yaw"), parts):
-            try:
-                x = float(tok)
-            except ValueError:
-                raise TraceFormatError(path, f"{name} {tok.strip()!r} is not a number", lineno) from None
-            if not math.isfinite(x):
-                raise TraceFormatError(path, f"{name} {tok.strip()!r} is not finite", lineno)
-            vals.append(x)
+        vals = [_parse_float(tok.strip(), path, lineno, name)
+                for name, tok in zip(("time_s", "roll", "pitch", "yaw"), parts)]
         if rows and vals[0] < rows[-1][0]:
             raise TraceFormatError(path, f"time goes backwards ({vals[0]} after {rows[-1][0]})", lineno)
         if not -360.0 <= vals[3] <= 360.0 or abs(vals[1]) > 360.0 or abs(vals[2]) > 360.0:

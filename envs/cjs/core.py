@@ -37,6 +37,7 @@ from traces.tpch import QUERY_SIZES, JobDAG
 
 EXECUTOR_LEVELS = (5, 10, 20, 40, 50, 60, 80, 100)  # recorded executor counts in the TPC-H data
 ARRIVAL, TASK_DONE, EXEC_ARRIVES = 0, 1, 2  # event kinds
+TASK_START = 3  # logged only (a task starts inside another event's handling or a decision)
 IDLE, MOVING, BUSY = 0, 1, 2  # executor states
 
 
@@ -169,7 +170,7 @@ class SparkSim:
         self.active: list[int] = []  # arrived, unfinished job ids, in arrival order
         self.completed: list[int] = []
         self.area_ms = 0.0  # ∫ (jobs in system) dt, for rewards
-        self.log: list[tuple] = []  # (time, kind, job, stage, executor): the event trace
+        self.log: list[tuple] = []  # (time, kind, job, stage, executor): the event trace, task starts included
         self.advance()
 
     def _push(self, t: float, kind: int, a: int, b: int = -1) -> None:
@@ -296,6 +297,7 @@ class SparkSim:
         self.exec_job[e] = job.id
         self.exec_stage[e] = stage
         self.exec_fresh[e] = False
+        self.log.append((self.now, TASK_START, job.id, stage, e))
         self._push(self.now + d, TASK_DONE, e, stage)
 
     # ---------------------------------------------------------------------------------- events

@@ -23,8 +23,9 @@ class CJSEnv(gym.Env):
     ``MultiDiscrete([max_jobs·max_stages + 1, num_executors])``: a stage slot (job slot ·
     max_stages + stage; the last value = wait: leave the free executors idle until the next event)
     and a parallelism limit − 1 for that stage's job (clamped to at least its executors + 1).
-    ``obs["stage_mask"]`` marks the schedulable slots; :meth:`action_masks` gives both masks. A slot
-    that is not schedulable is taken as wait and flagged ``info["invalid_action"] = True``.
+    ``obs["stage_mask"]`` marks the schedulable slots; :meth:`action_masks` gives both masks. An
+    invalid choice (a slot that is not schedulable, or wait with no event pending) is replaced by the
+    first schedulable stage and flagged ``info["invalid_action"] = True``, so every step progresses.
 
     ## Observation Space
     ``Dict`` with fixed shapes; job slot ``k`` is the ``k``-th oldest job in the system:
@@ -34,7 +35,7 @@ class CJSEnv(gym.Env):
     | ``node_features`` | (J, S, 5) | unlaunched tasks / 100, last task duration (s) / 10, remaining work (s) / 1000, running tasks / executors, schedulable |
     | ``job_features`` | (J, 6) | present, local executors / executors, limit / executors, time in system (s) / 100, remaining work (s) / 1000, idle local executors / executors |
     | ``adjacency`` | (J, S, S) int8 | ``[k, i, j] = 1``: stage i of job k is a parent of stage j |
-    | ``stage_mask`` | (J·S + 1,) int8 | schedulable stage slots (+ wait, valid iff any job is present) |
+    | ``stage_mask`` | (J·S + 1,) int8 | schedulable stage slots (+ wait, valid while a future event is pending) |
     | ``limit_mask`` | (J, E) int8 | ``[k, l] = 1`` if limit ``l + 1`` exceeds job k's executors |
     | ``free_executors`` | (1,) | free executors / executors |
 
@@ -96,11 +97,16 @@ class CJSEnv(gym.Env):
         slot, lim = int(a[0]), int(a[1]) + 1
         visible = self.sim.visible()
         k, stage = divmod(slot, self.S)
-        invalid = slot != self.J * self.S and (
-            not 0 <= slot < self.J * self.S or k >= len(visible) or not self._mask_stage(visible[k], stage))
-        if slot == self.J * self.S or invalid:
+        wait = slot == self.J * self.S
+        if wait:
+            invalid = not self.sim.events  # nothing left to wait for
+        else:
+            invalid = not 0 <= slot < self.J * self.S or k >= len(visible) or not self._mask_stage(visible[k], stage)
+        if wait and not invalid:
             self.sim.advance(wait=True)
         else:
+            if invalid:  # fall back to the first schedulable stage, so that every step makes progress
+                k, stage = divmod(int(np.flatnonzero(self._last_stage_mask[:-1])[0]), self.S)
             self.sim.apply(visible[k], stage, lim)
             self.sim.advance()
         reward = -(self.sim.area_ms - self._area) / 1000.0
@@ -175,7 +181,7 @@ class CJSEnv(gym.Env):
         if visible:
             arrival = np.fromiter((sim.jobs[j].arrival_ms for j in visible), float, len(visible))
             self._jobf[: len(visible), 3] = (sim.now - arrival) / 1e5
-        self._smask[-1] = 1 if sim.active else 0
+        self._smask[-1] = 1 if sim.events else 0  # waiting needs a future event
         self._last_stage_mask = self._smask
         free = np.asarray([len(sim.free_executors()) / E], np.float32)
         return {"node_features": self._node.copy(), "job_features": self._jobf.copy(), "adjacency": self._adj.copy(),
