@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .base import BatchPolicy, Policy
 
-ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal")
+ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "teacher")
 
 
 def make_abr_agent(name: str, video, traces=None):
@@ -17,6 +17,11 @@ def make_abr_agent(name: str, video, traces=None):
     """
     from . import abr
 
+    if name == "teacher":
+        from .teacher import PRETRAINED_ABR, TeacherPolicy, load_teacher
+
+        model, meta = load_teacher(PRETRAINED_ABR)
+        return TeacherPolicy(model, meta["target_return"])
     if name == "offline-optimal":
         if traces is None:
             raise ValueError("offline-optimal needs the trace set it will be evaluated on (traces=...)")

@@ -77,7 +77,15 @@ def run_abr(args) -> dict:
     traces, video, notes = _abr_data(args)
     for note in notes:
         print(note, file=sys.stderr)
-    names = args.agents.split(",") if args.agents else list(ABR_AGENTS)
+    names = args.agents.split(",") if args.agents else [n for n in ABR_AGENTS if n != "teacher"]
+    if not args.agents:
+        from agents.teacher import PRETRAINED_ABR, teacher_available
+
+        ok, why = teacher_available(PRETRAINED_ABR)
+        if ok:
+            names.append("teacher")
+        else:
+            print(f"NOTE: no teacher row ({why})", file=sys.stderr)
     unknown = [n for n in names if n not in ABR_AGENTS]
     if unknown:
         raise SystemExit(f"unknown ABR agent(s) {unknown}; available: {', '.join(ABR_AGENTS)}")

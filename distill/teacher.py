@@ -1,0 +1,211 @@
+"""NetLLM's data-driven low-rank adaptation of the teacher (ABR): return-conditioned offline RL.
+
+    python -m distill.teacher --env abr --pool pools/abr-fcc-train [--backbone smollm2-135m]
+        [--steps 2000] [--batch-size 64] [--lr 1e-4] [--out agents/pretrained/teacher_abr]
+
+Windows of ``W`` consecutive decisions are sampled from the pool (left-padded at episode starts);
+the loss is cross-entropy of the pool's actions at every real step. Only LoRA, the state encoder,
+the embeddings and the head train; the backbone stays frozen. Every ``--save-every`` steps the run
+writes ``OUT/train_state/`` (trainable weights and AdamW state as safetensors + JSON step/RNG), and a
+rerun with the same ``--out`` resumes from it. Logs: ``OUT/log.csv``. At the end the teacher is
+evaluated on fcc-test (test mode) and the checkpoint (``adapter.safetensors`` + ``config.json``)
+records the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.teacher import ABRTeacher, TeacherConfig, TeacherPolicy, save_teacher
+from traces.atomic import staged_dir, write_text_atomic
+
+from .pool import load_pool
+
+
+@dataclass
+class Args:
+    env: str = "abr"
+    pool: str = "pools/abr-fcc-train"  # experience pool folder (python -m distill.pool)
+    backbone: str = "smollm2-135m"  # smollm2-135m | random:smollm2-135m | tiny-random | local folder
+    lora_rank: int = 128
+    window: int = 10
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.25  # NetLLM clips gradients at 0.25
+    seed: int = 0
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    save_every: int = 500
+    eval_traces: str = "fcc-test"
+    out: str = "agents/pretrained/teacher_abr"
+
+
+class WindowSampler:
+    """Random windows of consecutive decisions from a pool (flat arrays, episodes contiguous)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], window: int, levels: int):
+        self.a = arrays
+        self.W, self.levels = window, levels
+        ep = arrays["episode"]
+        change = np.r_[True, ep[1:] != ep[:-1]]
+        starts = np.flatnonzero(change)
+        self.ep_start = np.repeat(starts, np.diff(np.r_[starts, len(ep)]))  # (N,) first index of my episode
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+        end = rng.integers(len(self.ep_start), size=batch)
+        idx = end[:, None] + np.arange(-self.W + 1, 1)[None, :]  # (B, W)
+        valid = idx >= self.ep_start[end][:, None]
+        idx = np.where(valid, idx, end[:, None])
+        a = self.a
+        return {
+            "returns": np.where(valid, a["return_to_go"][idx], 0.0).astype(np.float32),
+            "states": (a["obs"][idx] * valid[..., None, None]).astype(np.float32),
+            "actions": np.where(valid, a["action"][idx], self.levels),
+            "timesteps": np.where(valid, a["timestep"][idx], 0),
+            "mask": valid.astype(np.int64),
+            "target": np.where(valid, a["action"][idx], -100),
+        }
+
+
+def _save_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, step: int, rng) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.float().cpu() for k, v in model.trainable_state().items()}
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
+    for name, p in zip(names, params):
+        st = opt.state.get(p, {})
+        for k in ("exp_avg", "exp_avg_sq"):
+            if k in st:
+                tensors[f"opt.{name}.{k}"] = st[k].float().cpu().contiguous()
+    opt_steps = {name: float(opt.state[p]["step"]) for name, p in zip(names, params) if "step" in opt.state.get(p, {})}
+    tensors["rng.torch"] = torch.get_rng_state()  # LoRA dropout draws from it
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    with staged_dir(folder) as tmp:
+        save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "opt_steps": opt_steps,
+                                                   "rng": rng.bit_generator.state}, default=int))
+
+
+def _load_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, rng) -> int:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(folder / "state.safetensors"))
+    meta = json.loads((folder / "state.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
+    for name, p in zip(names, params):
+        if f"opt.{name}.exp_avg" in tensors:
+            opt.state[p] = {"step": torch.tensor(meta["opt_steps"][name]),
+                            "exp_avg": tensors[f"opt.{name}.exp_avg"].to(p.device),
+                            "exp_avg_sq": tensors[f"opt.{name}.exp_avg_sq"].to(p.device)}
+    rng.bit_generator.state = meta["rng"]
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return int(meta["step"])
+
+
+def evaluate_teacher(model: ABRTeacher, target_return: float, traces_name: str, device: str) -> dict:
+    from evaluation.abr import evaluate_abr
+    from traces import load_abr_traces, load_abr_video
+
+    traces, video = load_abr_traces(traces_name), load_abr_video("video1")
+    run = evaluate_abr(TeacherPolicy(model, target_return, device), traces, video, history=model.cfg.history)
+    return run.summary()
+
+
+def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
+    if args.env != "abr":
+        raise SystemExit("only --env abr is implemented so far")
+    torch.manual_seed(args.seed)
+    arrays, pool_meta = load_pool(args.pool)
+    history = arrays["obs"].shape[-1]
+    cfg = TeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, window=args.window, history=history)
+    model = ABRTeacher(cfg, backbone).to(args.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    rng = np.random.default_rng(args.seed)
+    sampler = WindowSampler(arrays, cfg.window, cfg.levels)
+    out = Path(args.out)
+    state_dir = out.parent / f".{out.name}.train_state"
+    step = 0
+    if (state_dir / "state.json").is_file():
+        step = _load_state(state_dir, model, opt, rng)
+        log(f"resumed from {state_dir} at step {step}")
+    log_rows = []
+    t0 = time.perf_counter()
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    model.train()
+    while step < args.steps:
+        b = sampler.sample(rng, args.batch_size)
+        t = {k: torch.as_tensor(v, device=args.device) for k, v in b.items()}
+        logits = model(t["returns"], t["states"], t["actions"], t["timesteps"], t["mask"])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.levels), t["target"].reshape(-1),
+                                                 ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
+        opt.step()
+        step += 1
+        if step % 50 == 0 or step == args.steps:
+            with torch.no_grad():
+                m = t["target"] >= 0
+                acc = float((logits.argmax(-1)[m] == t["target"][m]).float().mean())
+            log_rows.append({"step": step, "loss": float(loss.detach()), "accuracy": acc,
+                             "seconds": time.perf_counter() - t0})
+            log(f"step {step}: loss {float(loss.detach()):.4f} acc {acc:.3f}")
+        if step % args.save_every == 0 and step < args.steps:
+            _save_state(state_dir, model, opt, step, rng)
+    train_seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+    ep_returns = np.asarray([arrays["reward"][arrays["episode"] == e].sum() for e in np.unique(arrays["episode"])])
+    target = float(ep_returns.max())
+    model.eval()
+    metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target,
+               "final_loss": log_rows[-1]["loss"] if log_rows else None}
+    if args.eval_traces:
+        metrics["eval"] = {args.eval_traces: evaluate_teacher(model, target, args.eval_traces, args.device)}
+    from distill.pool import _code_version
+
+    save_teacher(model, out, {"target_return": target, "args": asdict(args), "pool": pool_meta.get("policies"),
+                              "metrics": metrics, "code_version": _code_version(),
+                              "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    if log_rows:
+        with open(out / "log.csv.tmp", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(log_rows[0]))
+            w.writeheader()
+            w.writerows(log_rows)
+        (out / "log.csv.tmp").replace(out / "log.csv")
+    if state_dir.exists():
+        import shutil
+
+        shutil.rmtree(state_dir)
+    return model, metrics
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m distill.teacher", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in fields(Args):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    args = Args(**vars(parser.parse_args(argv)))
+    _, metrics = train(args)
+    write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
+    print(json.dumps(metrics, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
