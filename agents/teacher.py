@@ -47,6 +47,7 @@ class TeacherConfig:
     max_timestep: int = 64  # > chunks per video
     return_scale: float = 10.0  # returns-to-go are divided by this before embedding
     encoder_width: int = 128  # per-feature width inside the state encoder
+    condition: str = "return"  # "return": decision transformer (NetLLM); "none": plain imitation (returns zeroed)
 
 
 def _smollm2_dir() -> Path:
@@ -156,6 +157,8 @@ class ABRTeacher(nn.Module):
         ``levels`` where none yet), ``timesteps`` (B, W), ``mask`` (B, W) 1 = real step.
         Returns logits (B, W, levels) read at each state token (the action at that step)."""
         B, W = returns.shape
+        if self.cfg.condition == "none":
+            returns = torch.zeros_like(returns)
         t = self.embed_time(timesteps)
         r = self.embed_return(returns[..., None] / self.cfg.return_scale) + t
         s = self.embed_state(states.reshape(B * W, *states.shape[2:])).reshape(B, W, -1) + t
@@ -175,7 +178,9 @@ def save_teacher(model: ABRTeacher, folder: str | Path, extra: dict) -> Path:
     from safetensors.torch import save_file
 
     with staged_dir(folder) as tmp:
-        save_file({k: v.float().cpu() for k, v in model.trainable_state().items()}, str(tmp / "adapter.safetensors"))
+        # bf16 halves what ships; every trained tensor is small, and inference upcasts to the model's dtype
+        save_file({k: v.to(torch.bfloat16).cpu() for k, v in model.trainable_state().items()},
+                  str(tmp / "adapter.safetensors"))
         (tmp / "config.json").write_text(json.dumps({"model": "netllm-teacher", "task": "abr",
                                                     "config": asdict(model.cfg), **extra}, indent=2, default=float) + "\n")
     return Path(folder)
@@ -196,7 +201,7 @@ def load_teacher(folder: str | Path = PRETRAINED_ABR, backbone: nn.Module | None
     missing = set(model.trainable_state()) - set(weights)
     if missing:
         raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
-    model.load_state_dict(weights, strict=False)
+    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
     return model.to(device).eval(), meta
 
 

@@ -37,6 +37,9 @@ class Args:
     backbone: str = "smollm2-135m"  # smollm2-135m | random:smollm2-135m | tiny-random | local folder
     lora_rank: int = 128
     window: int = 10
+    policies: str = ""  # train only on these pool policies (comma list; "" = all), e.g. offline-optimal
+    condition: str = "return"  # "return" (NetLLM's decision transformer) or "none" (plain imitation)
+    target_quantile: float = 1.0  # inference target = this quantile of the training episodes' returns
     steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-4
@@ -131,8 +134,13 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
         raise SystemExit("only --env abr is implemented so far")
     torch.manual_seed(args.seed)
     arrays, pool_meta = load_pool(args.pool)
+    if args.policies:
+        keep_ids = [pool_meta["policies"].index(p) for p in args.policies.split(",")]
+        keep = np.isin(arrays["policy"], keep_ids)
+        arrays = {k: v[keep] for k, v in arrays.items()}
     history = arrays["obs"].shape[-1]
-    cfg = TeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, window=args.window, history=history)
+    cfg = TeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, window=args.window, history=history,
+                        condition=args.condition)
     model = ABRTeacher(cfg, backbone).to(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
@@ -172,7 +180,7 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
     train_seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
     ep_returns = np.asarray([arrays["reward"][arrays["episode"] == e].sum() for e in np.unique(arrays["episode"])])
-    target = float(ep_returns.max())
+    target = float(np.quantile(ep_returns, args.target_quantile)) if args.condition == "return" else 0.0
     model.eval()
     metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target,
                "final_loss": log_rows[-1]["loss"] if log_rows else None}
