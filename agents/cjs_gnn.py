@@ -15,19 +15,17 @@ episodes (``--jobs``). The checkpoint kept is the best mean JCT on validation se
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from traces.atomic import staged_dir
 
 from .base import BatchPolicy
+from .checkpoint import parse_dataclass_args, read_checkpoint, write_checkpoint
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 OBS_KEYS = ("node_features", "job_features", "adjacency", "stage_mask", "limit_mask")
@@ -163,26 +161,13 @@ class GNNScheduler(BatchPolicy):
 
 
 def save_checkpoint(model: DecimaGNN, folder: str | Path, extra: dict) -> Path:
-    from safetensors.torch import save_file
-
-    with staged_dir(folder) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps({"model": "decima-gnn", "config": asdict(model.cfg), **extra},
-                                                    indent=2, default=float) + "\n")
-    return Path(folder)
+    return write_checkpoint(folder, model.state_dict(), "decima-gnn", model.cfg, extra)
 
 
 def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[DecimaGNN, dict]:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{folder}: no GNN checkpoint (model.safetensors + config.json); "
-                                "train one with `python -m agents.cjs_gnn --out DIR`")
-    meta = json.loads((folder / "config.json").read_text())
-    known = {f.name for f in fields(GNNConfig)}
-    model = DecimaGNN(GNNConfig(**{k: v for k, v in meta["config"].items() if k in known}))
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    tensors, cfg, meta = read_checkpoint(folder, GNNConfig, "python -m agents.cjs_gnn --out DIR")
+    model = DecimaGNN(cfg)
+    model.load_state_dict(tensors)
     return model.eval(), meta
 
 
@@ -309,11 +294,7 @@ def train(args: Args, log=print) -> tuple[DecimaGNN, dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.cjs_gnn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    args = Args(**vars(parser.parse_args(argv)))
+    args = parse_dataclass_args(Args, argv, "python -m agents.cjs_gnn", __doc__)
     model, metrics = train(args)
     from distill.pool import _code_version
 

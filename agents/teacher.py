@@ -21,16 +21,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from traces.atomic import staged_dir
 
 from .base import BatchPolicy
+from .checkpoint import read_checkpoint, write_checkpoint
 
 PRETRAINED_ABR = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -174,30 +174,17 @@ class ABRTeacher(nn.Module):
 
 
 def save_teacher(model: ABRTeacher, folder: str | Path, extra: dict) -> Path:
-    """Only what training changed (LoRA, encoder, embeddings, head) + the JSON config."""
-    from safetensors.torch import save_file
-
-    with staged_dir(folder) as tmp:
-        # bf16 halves what ships; every trained tensor is small, and inference upcasts to the model's dtype
-        save_file({k: v.to(torch.bfloat16).cpu() for k, v in model.trainable_state().items()},
-                  str(tmp / "adapter.safetensors"))
-        (tmp / "config.json").write_text(json.dumps({"model": "netllm-teacher", "task": "abr",
-                                                    "config": asdict(model.cfg), **extra}, indent=2, default=float) + "\n")
-    return Path(folder)
+    """Only what training changed (LoRA, encoder, embeddings, head), in bf16, + the JSON config."""
+    tensors = {k: v.to(torch.bfloat16).cpu() for k, v in model.trainable_state().items()}
+    return write_checkpoint(folder, tensors, "netllm-teacher", model.cfg, {"task": "abr", **extra},
+                            weights="adapter.safetensors")
 
 
 def load_teacher(folder: str | Path = PRETRAINED_ABR, backbone: nn.Module | None = None,
                  device: str = "cpu") -> tuple[ABRTeacher, dict]:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() or not (folder / "adapter.safetensors").is_file():
-        raise FileNotFoundError(f"{folder}: no teacher checkpoint (adapter.safetensors + config.json); "
-                                "train one with `python -m distill.teacher --env abr`")
-    meta = json.loads((folder / "config.json").read_text())
-    known = {f.name for f in fields(TeacherConfig)}
-    model = ABRTeacher(TeacherConfig(**{k: v for k, v in meta["config"].items() if k in known}), backbone)
-    weights = load_file(str(folder / "adapter.safetensors"))
+    weights, cfg, meta = read_checkpoint(folder, TeacherConfig, "python -m distill.teacher --env abr",
+                                         weights="adapter.safetensors")
+    model = ABRTeacher(cfg, backbone)
     missing = set(model.trainable_state()) - set(weights)
     if missing:
         raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")

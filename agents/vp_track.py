@@ -13,20 +13,18 @@ Checkpoint: ``model.safetensors`` + ``config.json`` (architecture, data, metrics
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from traces.atomic import staged_dir
 from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
 
 from .base import BatchPolicy
+from .checkpoint import parse_dataclass_args, read_checkpoint, write_checkpoint
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "vp_track"
 
@@ -80,28 +78,13 @@ def predict_degrees(model: TrackLSTM, history_deg: np.ndarray, batch: int = 4096
 
 
 def save_checkpoint(model: TrackLSTM, folder: str | Path, extra: dict) -> Path:
-    from safetensors.torch import save_file
-
-    with staged_dir(folder) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps({"model": "track-lstm", "config": asdict(model.cfg), **extra},
-                                                    indent=2, default=float) + "\n")
-    return Path(folder)
+    return write_checkpoint(folder, model.state_dict(), "track-lstm", model.cfg, extra)
 
 
 def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[TrackLSTM, dict]:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise FileNotFoundError(f"{folder}: no TRACK checkpoint (needs model.safetensors and config.json); "
-                                "train one with `python -m agents.vp_track --out DIR`")
-    meta = json.loads(cfg_path.read_text())
-    known = {f.name for f in fields(TrackConfig)}
-    cfg = TrackConfig(**{k: v for k, v in meta["config"].items() if k in known})
+    tensors, cfg, meta = read_checkpoint(folder, TrackConfig, "python -m agents.vp_track --out DIR")
     model = TrackLSTM(cfg)
-    model.load_state_dict(load_file(str(w_path)))
+    model.load_state_dict(tensors)
     model.eval()
     return model, meta
 
@@ -180,11 +163,7 @@ def train(args: Args, train_w, valid_w, log=print) -> tuple[TrackLSTM, dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.vp_track", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    args = Args(**vars(parser.parse_args(argv)))
+    args = parse_dataclass_args(Args, argv, "python -m agents.vp_track", __doc__)
     from traces.viewport import load_jin2022_split, make_windows
 
     train_w = make_windows(load_jin2022_split("train"))

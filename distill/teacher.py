@@ -14,11 +14,10 @@ records the numbers.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -205,11 +204,9 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m distill.teacher", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    args = Args(**vars(parser.parse_args(argv)))
+    from agents.checkpoint import parse_dataclass_args
+
+    args = parse_dataclass_args(Args, argv, "python -m distill.teacher", __doc__)
     _, metrics = train(args)
     write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps(metrics, indent=2, default=float))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.teacher import ABRTeacher, TeacherConfig, TeacherPolicy, load_teacher
+from agents.teacher import ABRTeacher, TeacherConfig
 from distill.pool import collect_abr, save_pool
 from distill.teacher import Args, WindowSampler, train
 
