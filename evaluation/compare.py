@@ -79,9 +79,9 @@ def run_abr(args) -> dict:
         print(note, file=sys.stderr)
     names = args.agents.split(",") if args.agents else [n for n in ABR_AGENTS if n != "teacher"]
     if not args.agents:
-        from agents.teacher import PRETRAINED_ABR, teacher_available
+        from agents import teacher_available
 
-        ok, why = teacher_available(PRETRAINED_ABR)
+        ok, why = teacher_available()
         if ok:
             names.append("teacher")
         else:

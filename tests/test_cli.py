@@ -84,3 +84,19 @@ def test_compare_vp(tmp_path, data_root):
     assert len(data["mae_per_step"]["track"]) == 20
     assert (out / "vp_mae_per_step.png").stat().st_size > 0
     assert len((out / "vp_per_step.csv").read_text().splitlines()) == 21
+
+
+def test_compare_abr_runs_without_torch(tmp_path, data_root):
+    """The main job needs only numpy/gymnasium/matplotlib: torch must not be imported on the way."""
+    blocker = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name == 'torch' or name.startswith('torch.'):\n"
+               "            raise ImportError('torch is blocked in this test')\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "from evaluation.compare import main\n"
+               f"main(['--env', 'abr', '--agents', 'bba,robustmpc', '--no-optimum', '--no-plots', '--quiet', "
+               f"'--out', r'{tmp_path}'])\n")
+    res = _run(["-c", blocker])
+    assert res.returncode == 0, res.stderr
+    assert "robustmpc" in res.stdout
