@@ -36,6 +36,10 @@ COLUMNS = ("agent", "traces", "qoe", "of_optimum", "bitrate_mbps", "rebuffer_s",
            "qoe_p90")
 
 
+def _write_csv(path: Path, cols, rows: list[dict]) -> None:
+    write_text_atomic(path, "\n".join([",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
+
+
 def format_table(rows: list[dict], title: str) -> str:
     head = (f"{'agent':<16}{'traces':>7}{'QoE':>9}{'of opt':>8}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}"
             f"{'p10':>8}{'p50':>8}{'p90':>8}")
@@ -195,8 +199,7 @@ def run_vp(args) -> dict:
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "vp_summary.csv", "\n".join([",".join(VP_COLUMNS)] + [
-        ",".join(str(r[c]) for c in VP_COLUMNS) for r in rows]) + "\n")
+    _write_csv(out / "vp_summary.csv", VP_COLUMNS, rows)
     steps = runs[0].mae_per_step.shape[0] if runs else 0
     write_text_atomic(out / "vp_per_step.csv", "\n".join(
         ["step_s," + ",".join(f"{r.agent}_mae,{r.agent}_rmse" for r in runs)]
@@ -242,8 +245,7 @@ def run_cjs(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cols = ("agent", "seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s", "p90_jct_s", "makespan_s", "decisions")
-    write_text_atomic(out / "cjs_summary.csv", "\n".join([",".join(cols)] + [
-        ",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
+    _write_csv(out / "cjs_summary.csv", cols, rows)
     result = {"env": "cjs", "seeds": list(seeds), "summary": rows, "eval_seconds": timings,
               "per_seed_mean_jct_s": {r.agent: [float(j.mean()) for j in r.jct_s] for r in runs},
               "date": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -169,6 +169,7 @@ class SparkSim:
         self.exec_fresh = np.ones(n, dtype=bool)  # next task is its first after idling or moving
         self.active: list[int] = []  # arrived, unfinished job ids, in arrival order
         self.completed: list[int] = []
+        self.jct_total_ms = 0.0  # running sum, so per-step info needs no pass over the completed jobs
         self.area_ms = 0.0  # ∫ (jobs in system) dt, for rewards
         self.log: list[tuple] = []  # (time, kind, job, stage, executor): the event trace, task starts included
         self.advance()
@@ -357,6 +358,7 @@ class SparkSim:
                 job.parents_left[c] -= 1
             if job.completed:
                 job.completion_ms = self.now
+                self.jct_total_ms += self.now - job.arrival_ms
                 self.active.remove(job.id)
                 self.completed.append(job.id)
                 job.n_idle = 0

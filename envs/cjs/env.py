@@ -188,11 +188,10 @@ class CJSEnv(gym.Env):
                 "stage_mask": self._smask.copy(), "limit_mask": self._lmask.copy(), "free_executors": free}
 
     def _info(self) -> dict[str, Any]:
-        jct = self.sim.jct_s()
-        info = {"wall_time_s": self.sim.now / 1000.0, "jobs_done": len(self.sim.completed),
-                "jobs_active": len(self.sim.active)}
-        if len(jct):  # present once a job has completed
-            info["mean_jct_s"] = float(jct.mean())
+        done = len(self.sim.completed)
+        info = {"wall_time_s": self.sim.now / 1000.0, "jobs_done": done, "jobs_active": len(self.sim.active)}
+        if done:  # present once a job has completed
+            info["mean_jct_s"] = self.sim.jct_total_ms / done / 1000.0
         return info
 
 
