@@ -48,6 +48,18 @@ class TeacherConfig:
     condition: str = "return"  # "return": decision transformer (NetLLM); "none": plain imitation (returns zeroed)
 
 
+# Architecture shapes (weights random) for benchmarks: SmolLM2-135M's from its GGUF/HF config;
+# Llama-2-7B's from Touvron et al. 2023 / its HF config (the paper's NetLLM teacher).
+SHAPES = {
+    "shape:smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                               num_key_value_heads=3, vocab_size=49152, max_position_embeddings=8192,
+                               rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True),
+    "shape:llama2-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                            num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096,
+                            rms_norm_eps=1e-5),
+}
+
+
 def _smollm2_dir() -> Path:
     override = os.environ.get("MAMBA4NET_SMOLLM2_DIR")  # a folder holding the same GGUF (e.g. on a GPU box)
     if override:
@@ -70,6 +82,8 @@ def load_backbone(name: str) -> nn.Module:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaModel
 
+    if name in SHAPES:  # random weights of a known shape (throughput benchmarks, ablations)
+        return LlamaModel(LlamaConfig(**SHAPES[name]))
     if name == "tiny-random":
         return LlamaModel(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2, vocab_size=32,
@@ -147,7 +161,7 @@ class ABRTeacher(nn.Module):
         s = self.embed_state(states.reshape(B * W, *states.shape[2:])).reshape(B, W, -1) + t
         a = self.embed_action(actions) + t
         x = self.norm(torch.stack([r, s, a], dim=2).reshape(B, 3 * W, -1))  # (B, 3W, d)
-        attn = mask.repeat_interleave(3, dim=1)
+        attn = None if mask is None else mask.repeat_interleave(3, dim=1)  # None: every step real
         h = self.backbone(inputs_embeds=x, attention_mask=attn).last_hidden_state  # (B, 3W, d)
         return self.head(h.reshape(B, W, 3, -1)[:, :, 1])
 

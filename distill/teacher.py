@@ -63,7 +63,10 @@ class WindowSampler:
         self.ep_start = np.repeat(starts, np.diff(np.r_[starts, len(ep)]))  # (N,) first index of my episode
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-        end = rng.integers(len(self.ep_start), size=batch)
+        return self.at(rng.integers(len(self.ep_start), size=batch))
+
+    def at(self, end: np.ndarray) -> dict[str, np.ndarray]:
+        """The windows that end at transitions ``end`` (B,)."""
         idx = end[:, None] + np.arange(-self.W + 1, 1)[None, :]  # (B, W)
         valid = idx >= self.ep_start[end][:, None]
         idx = np.where(valid, idx, end[:, None])
@@ -78,7 +81,9 @@ class WindowSampler:
         }
 
 
-def _save_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, step: int, rng) -> None:
+def _save_state(folder: Path, model, opt: torch.optim.Optimizer, step: int, rng,
+                arrays: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+    """Resume state (weights, AdamW moments, RNG; plus any ``arrays`` as ``NAME.npz``), replaced atomically."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.float().cpu() for k, v in model.trainable_state().items()}
@@ -95,6 +100,8 @@ def _save_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, ste
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     with staged_dir(folder) as tmp:
         save_file(tensors, str(tmp / "state.safetensors"))
+        for name, group in (arrays or {}).items():
+            np.savez(tmp / f"{name}.npz", **group)
         (tmp / "state.json").write_text(json.dumps({"step": step, "opt_steps": opt_steps,
                                                    "rng": rng.bit_generator.state}, default=int))
 

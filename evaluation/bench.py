@@ -1,0 +1,341 @@
+"""Throughput, latency and storage of the ABR teacher vs the Mamba student, on one device and dtype.
+
+    python -m evaluation.bench [--device cuda|cpu] [--tasks abr] [--batch-sizes 1,16,256]
+        [--horizons 48,2000] [--teachers smollm2-135m,llama2-7b] [--out results/bench]
+
+What is timed is one **decision** for a batch of sessions — the policy's whole forward from its
+inputs to the level logits (encoder, backbone, head), weights random, shapes real:
+
+* ``student`` — the default :class:`agents.student.ABRStudent` (10 Mamba-2 + 2 attention layers,
+  d 256), one recurrent ``step`` per decision, state carried in place. On CUDA the step is captured
+  in a CUDA graph (path ``cuda-graph``); ``eager`` is also reported.
+* ``teacher`` — :class:`agents.teacher.ABRTeacher` around a SmolLM2-135M-shaped Llama (LoRA merged,
+  i.e. no adapter overhead), two inference modes:
+  ``window`` — NetLLM's: the last W=10 decisions (30 tokens) recomputed every decision (static shape:
+  CUDA-graph captured where possible); ``kv`` — 3 new tokens per decision appended to a KV cache of the
+  whole episode so far (its cost grows with the horizon).
+* ``teacher-7b`` — the same around a Llama-2-7B-shaped backbone (the paper's NetLLM teacher).
+
+Per model and batch size: decisions per second and per-decision latency (median, p99) over a whole
+48-decision ABR episode; for ``kv`` the latency at each ``--horizons`` context length (the cache is
+pre-filled to that many decisions, then decisions are timed); peak device memory. Storage: bytes of
+the parameters at the benchmark dtype (what must be loaded), and for the student the shipped
+checkpoint's file size when one exists. Output: ``OUT/bench.json`` and three plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from traces.atomic import write_text_atomic
+
+EPISODE = 48  # ABR decisions per episode (49 chunks of video1 minus the first)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn, device, iters: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn(0)
+    _sync(device)
+    out = []
+    for i in range(iters):
+        t0 = time.perf_counter()
+        fn(i)
+        _sync(device)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _summary(lat: list[float], batch: int) -> dict:
+    lat_ms = np.asarray(lat) * 1e3
+    med = float(np.median(lat_ms))
+    return {"batch": batch, "latency_ms_median": med, "latency_ms_p99": float(np.percentile(lat_ms, 99)),
+            "decisions_per_s": batch / (med / 1e3), "samples": len(lat)}
+
+
+def _graph(fn, device):
+    """Capture ``fn()`` (static inputs/outputs, in-place state) in a CUDA graph; returns replay."""
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    return graph.replay, out
+
+
+def _obs(batch, device, dtype, history=6):
+    return torch.rand(batch, 6, history, device=device, dtype=dtype)
+
+
+def bench_student(cfg, batch: int, device, dtype, use_graph: bool) -> dict:
+    from agents.student import ABRStudent
+
+    model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
+    state = model.init_state(batch, device, dtype)
+    inp = {"returns": torch.zeros(batch, device=device, dtype=dtype), "states": _obs(batch, device, dtype),
+           "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),
+           "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
+           "keep": torch.ones(batch, device=device, dtype=dtype)}
+
+    def step():
+        return model.step(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], state, inp["keep"])
+
+    path = "eager"
+    with torch.no_grad():
+        run = step
+        if use_graph:
+            try:
+                replay, _ = _graph(step, device)
+                run, path = replay, "cuda-graph"
+            except Exception as err:  # noqa: BLE001 - report the fallback, keep benchmarking
+                path = f"eager (graph capture failed: {type(err).__name__})"
+
+        def decision(i):
+            inp["timesteps"].fill_(i % EPISODE)
+            inp["keep"].fill_(0.0 if i % EPISODE == 0 else 1.0)
+            run()
+
+        lat = _time(decision, device, iters=EPISODE)
+    return {**_summary(lat, batch), "path": path}
+
+
+def _teacher(backbone_name: str, device, dtype, window: int):
+    from agents.teacher import ABRTeacher, TeacherConfig, load_backbone
+
+    with torch.device(device):
+        prev = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)  # build the (possibly 7B) backbone directly at the bench dtype
+        try:
+            backbone = load_backbone(backbone_name)
+        finally:
+            torch.set_default_dtype(prev)
+    backbone.config._attn_implementation = "sdpa"
+    model = ABRTeacher(TeacherConfig(backbone=backbone_name, lora_rank=0, window=window, max_timestep=4096), backbone)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def bench_teacher_window(model, batch: int, device, dtype, use_graph: bool) -> dict:
+    W = model.cfg.window
+    inp = {"returns": torch.zeros(batch, W, device=device, dtype=dtype), "states": torch.rand(batch, W, 6, 6, device=device, dtype=dtype),
+           "actions": torch.zeros(batch, W, dtype=torch.long, device=device),
+           "timesteps": torch.arange(W, device=device).repeat(batch, 1)}
+
+    def forward():
+        return model(inp["returns"], inp["states"], inp["actions"], inp["timesteps"], None)[:, -1]
+
+    path = "eager (sdpa)"
+    with torch.no_grad():
+        run = forward
+        if use_graph:
+            try:
+                replay, _ = _graph(forward, device)
+                run, path = replay, "cuda-graph (sdpa)"
+            except Exception as err:  # noqa: BLE001
+                path = f"eager (sdpa; graph capture failed: {type(err).__name__})"
+        lat = _time(lambda i: run(), device, iters=EPISODE)
+    return {**_summary(lat, batch), "path": path}
+
+
+def bench_teacher_kv(model, batch: int, device, dtype, context: int, iters: int = 16) -> dict:
+    """Latency of one decision (3 new tokens) on a KV cache already holding ``context`` decisions."""
+    from transformers import DynamicCache
+
+    d = model.embed_state.proj[-1].out_features
+    backbone = model.backbone
+    with torch.no_grad():
+        cache = DynamicCache()
+        prefill = torch.randn(batch, 3 * context, d, device=device, dtype=dtype)
+        backbone(inputs_embeds=prefill, past_key_values=cache, use_cache=True)
+        t_idx = torch.full((batch, 1), min(context, model.cfg.max_timestep - 1), device=device)
+
+        def decision(i):
+            # embed the new (return, state, action) tokens like the model does, then 3 cached positions
+            r = model.embed_return(torch.zeros(batch, 1, 1, device=device, dtype=dtype)) + model.embed_time(t_idx)
+            s = model.embed_state(torch.rand(batch, 6, 6, device=device, dtype=dtype))[:, None] + model.embed_time(t_idx)
+            a = model.embed_action(torch.zeros(batch, 1, dtype=torch.long, device=device)) + model.embed_time(t_idx)
+            x = model.norm(torch.cat([r, s, a], 1))
+            h = backbone(inputs_embeds=x, past_key_values=cache, use_cache=True).last_hidden_state
+            cache.crop(-3)  # drop the 3 new tokens: stay at this context length for the next sample
+            return model.head(h[:, 1])
+
+        lat = _time(decision, device, iters=iters)
+    return {**_summary(lat, batch), "path": "eager (sdpa, DynamicCache)", "context_decisions": context}
+
+
+def param_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def run(args) -> dict:
+    from agents.student import PRETRAINED_ABR, ABRStudent, StudentConfig, count_parameters
+
+    device = torch.device(args.device)
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}[args.dtype]
+    use_graph = device.type == "cuda" and not args.no_graph
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    horizons = [int(h) for h in args.horizons.split(",")]
+    scfg = StudentConfig() if not args.tiny else StudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2)
+    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+              "dtype": args.dtype, "torch": torch.__version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "episode_decisions": EPISODE, "models": {}}
+    from distill.pool import _code_version
+
+    result["code_version"] = _code_version()
+
+    student = ABRStudent(scfg).to(dtype)
+    s_info = {"config": scfg.__dict__ if hasattr(scfg, "__dict__") else {}, "parameters": count_parameters(student),
+              "param_bytes": param_bytes(student)}
+    shipped = PRETRAINED_ABR / "model.safetensors"
+    if shipped.is_file() and not args.tiny:
+        s_info["shipped_checkpoint_bytes"] = shipped.stat().st_size
+    s_info["runs"] = {}
+    for b in batches:
+        for graph in ([True, False] if use_graph else [False]):
+            key = f"b{b}-{'graph' if graph else 'eager'}"
+            s_info["runs"][key] = bench_student(scfg, b, device, dtype, graph)
+            print(f"student {key}: {s_info['runs'][key]}", flush=True)
+    del student
+    result["models"]["student"] = s_info
+    teachers = [t for t in args.teachers.split(",") if t]
+    for name in teachers:
+        backbone = {"smollm2-135m": "shape:smollm2-135m", "llama2-7b": "shape:llama2-7b",
+                    "tiny": "tiny-random"}[name]
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        model = _teacher(backbone, device, dtype, args.window)
+        info = {"backbone": backbone, "parameters": count_parameters(model), "param_bytes": param_bytes(model),
+                "backbone_parameters": count_parameters(model.backbone), "runs": {}}
+        for b in batches:
+            if name == "llama2-7b" and b > args.max_7b_batch:
+                continue
+            for graph in ([True, False] if use_graph else [False]):
+                key = f"window-b{b}-{'graph' if graph else 'eager'}"
+                info["runs"][key] = bench_teacher_window(model, b, device, dtype, graph)
+                print(f"{name} {key}: {info['runs'][key]}", flush=True)
+            for h in horizons:
+                if b * h * 3 > args.max_kv_tokens or (name == "llama2-7b" and h > EPISODE):
+                    continue
+                key = f"kv-b{b}-h{h}"
+                info["runs"][key] = bench_teacher_kv(model, b, device, dtype, h)
+                print(f"{name} {key}: {info['runs'][key]}", flush=True)
+        if device.type == "cuda":
+            info["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["models"][f"teacher-{name}"] = info
+        del model
+    result["ratios"] = ratios(result)
+    return result
+
+
+def ratios(result: dict) -> dict:
+    """Student/teacher throughput at each batch size (best path of each) and storage ratios."""
+    s = result["models"]["student"]
+    out = {}
+    for tname, t in result["models"].items():
+        if not tname.startswith("teacher"):
+            continue
+        r = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
+        for key, run in t["runs"].items():
+            b = run["batch"]
+            best_s = max(v["decisions_per_s"] for k, v in s["runs"].items() if v["batch"] == b)
+            mode = key.split("-b")[0] + (f"-h{run['context_decisions']}" if "context_decisions" in run else "")
+            best_t = max(v["decisions_per_s"] for k, v in t["runs"].items()
+                         if v["batch"] == b and k.split("-b")[0] == key.split("-b")[0]
+                         and v.get("context_decisions") == run.get("context_decisions"))
+            r[f"throughput_x_{mode}_b{b}"] = best_s / best_t
+        out[tname] = r
+    return out
+
+
+def plot(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in result["models"].items():
+        by_mode: dict[str, list] = {}
+        for key, run in m["runs"].items():
+            if "context_decisions" in run:
+                continue
+            by_mode.setdefault(key.split("-b")[0] + key.split("-")[-1], []).append((run["batch"], run["decisions_per_s"]))
+        for mode, pts in by_mode.items():
+            pts.sort()
+            ax.plot(*zip(*pts), marker="o", label=f"{name} {mode}")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="decisions / s", title=result["device"])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "throughput_vs_batch.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in result["models"].items():
+        pts: dict[int, list] = {}
+        for key, run in m["runs"].items():
+            if "context_decisions" in run:
+                pts.setdefault(run["batch"], []).append((run["context_decisions"], run["latency_ms_median"]))
+        for b, p in pts.items():
+            p.sort()
+            ax.plot(*zip(*p), marker="o", label=f"{name} kv b{b}")
+        s = [(run["batch"], run["latency_ms_median"]) for k, run in m["runs"].items() if "context_decisions" not in run]
+        for b, lat in s:
+            if name == "student" or "window" in str(m["runs"]):
+                ax.axhline(lat, ls=":", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="episode length so far (decisions)", ylabel="latency per decision (ms)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "latency_vs_horizon.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(result["models"])
+    ax.barh(names, [result["models"][n]["param_bytes"] / 2**20 for n in names])
+    ax.set(xscale="log", xlabel=f"parameter storage at {result['dtype']} (MiB)")
+    fig.tight_layout()
+    fig.savefig(out / "storage.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m evaluation.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
+    p.add_argument("--tasks", default="abr", help="only abr so far")
+    p.add_argument("--batch-sizes", default="1,16,256")
+    p.add_argument("--horizons", default="48,2000", help="KV-cache context lengths (decisions) for the teacher")
+    p.add_argument("--teachers", default="smollm2-135m,llama2-7b")
+    p.add_argument("--window", type=int, default=10)
+    p.add_argument("--max-kv-tokens", type=int, default=400_000, help="skip KV runs with batch*3*horizon above this")
+    p.add_argument("--max-7b-batch", type=int, default=256)
+    p.add_argument("--no-graph", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="tiny student (the CI harness check)")
+    p.add_argument("--out", default="results/bench")
+    args = p.parse_args(argv)
+    if args.tasks != "abr":
+        raise SystemExit("--tasks: only abr has a teacher and a student so far")
+    result = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "bench.json", json.dumps(result, indent=2, default=float))
+    plot(result, out)
+    print(json.dumps(result["ratios"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
