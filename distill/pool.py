@@ -2,7 +2,7 @@
 
     python -m distill.pool --env abr --policy robustmpc,bba,offline-optimal --traces fcc-train \\
         [--video video1] [--repeats 2] [--seed 0] --out pools/abr-fcc-train
-    python -m distill.pool --merge pools/a,pools/b --out pools/ab
+    python -m distill.pool --merge pools/a,pools/b [--best-per-start] --out pools/ab
 
 A pool is a folder with ``experience.npz`` (flat transition arrays, no pickled objects) and
 ``meta.json`` (env, policies, data, config, counts, mean returns, code version). Transitions of one
@@ -42,6 +42,8 @@ ARRAYS = ("obs", "action", "reward", "done", "return_to_go", "episode", "timeste
 
 
 def _code_version() -> str:
+    if os.environ.get("MAMBA4NET_CODE_VERSION"):  # set where the tree has no .git (e.g. a copied checkout)
+        return os.environ["MAMBA4NET_CODE_VERSION"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parent, timeout=10)
@@ -174,6 +176,26 @@ def merge_pools(folders: list[str | os.PathLike]) -> tuple[dict[str, np.ndarray]
     return merged, meta
 
 
+def best_per_start(arrays: dict[str, np.ndarray], meta: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """Keep, for every (trace, start row), only the episode with the highest return: a pool for filtered
+    behaviour cloning (the best of several policies on each trace)."""
+    ep = arrays["episode"]
+    ids, first = np.unique(ep, return_index=True)
+    ret = np.bincount(np.searchsorted(ids, ep), weights=arrays["reward"])
+    best: dict[tuple[int, int], tuple[float, int]] = {}
+    for e, i in enumerate(first):
+        key = (int(arrays["trace"][i]), int(arrays["start_index"][i]))
+        if key not in best or ret[e] > best[key][0]:
+            best[key] = (float(ret[e]), int(ids[e]))
+    keep = np.isin(ep, [e for _, e in best.values()])
+    out = {k: v[keep] for k, v in arrays.items()}
+    chosen = np.bincount(out["policy"][out["timestep"] == 0], minlength=len(meta["policies"]))
+    meta = {**meta, "filtered": "best episode per (trace, start row)", "episodes": len(best),
+            "transitions": int(keep.sum()), "chosen_per_policy": dict(zip(meta["policies"], chosen.tolist())),
+            "mean_qoe_per_chunk": {"best-of": float(out["reward"].mean())}}
+    return out, meta
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m distill.pool", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,6 +207,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--history", type=int, default=6)
     parser.add_argument("--merge", default=None, help="comma-separated pool folders to merge instead of collecting")
+    parser.add_argument("--best-per-start", action="store_true",
+                        help="keep only the best episode per (trace, start row) across policies")
     parser.add_argument("--out", required=True, help="pool folder to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -193,6 +217,8 @@ def main(argv=None) -> None:
     else:
         arrays, meta = collect_abr(args.policy.split(","), args.traces, args.video, args.repeats, args.seed,
                                    args.history, progress=not args.quiet)
+    if args.best_per_start:
+        arrays, meta = best_per_start(arrays, meta)
     path = save_pool(args.out, arrays, meta)
     print(f"wrote {path}: {meta['transitions']} transitions, {meta['episodes']} episodes")
     for name, q in meta.get("mean_qoe_per_chunk", {}).items():

@@ -262,8 +262,9 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
                "parameters": count_parameters(model), "target_return": target_return, "cwr": report,
                "dagger": dagger_log, "final_loss": log_rows[-1]["loss"] if log_rows else None}
     if args.eval_traces:
-        metrics["eval"] = {args.eval_traces: evaluate_student(model, target_return, args.eval_traces, args.device)}
-        log(f"{args.eval_traces}: {metrics['eval'][args.eval_traces]}")
+        metrics["eval"] = {name: evaluate_student(model, target_return, name, args.device)
+                           for name in args.eval_traces.split(",")}
+        log(f"eval: {json.dumps(metrics['eval'])}")
     from distill.pool import _code_version
 
     save_student(model, out, {"target_return": target_return, "args": asdict(args), "pool": pool_meta.get("policies"),

@@ -191,7 +191,8 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
     metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target,
                "final_loss": log_rows[-1]["loss"] if log_rows else None}
     if args.eval_traces:
-        metrics["eval"] = {args.eval_traces: evaluate_teacher(model, target, args.eval_traces, args.device)}
+        metrics["eval"] = {name: evaluate_teacher(model, target, name, args.device) for name in args.eval_traces.split(",")}
+        log(f"eval: {json.dumps(metrics['eval'])}")
     from distill.pool import _code_version
 
     save_teacher(model, out, {"target_return": target, "args": asdict(args), "pool": pool_meta.get("policies"),

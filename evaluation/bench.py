@@ -333,7 +333,10 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "bench.json", json.dumps(result, indent=2, default=float))
-    plot(result, out)
+    try:
+        plot(result, out)
+    except ImportError:
+        print("matplotlib is not installed: bench.json written, plots skipped")
     print(json.dumps(result["ratios"], indent=2))
 
 
