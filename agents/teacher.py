@@ -115,10 +115,13 @@ class ABRStateEncoder(nn.Module):
         conv_len = (history - 3) * width * 2 + (levels - 3) * width
         self.proj = nn.Sequential(nn.LeakyReLU(), nn.Linear(3 * width + conv_len, out))
         self.levels = levels
+        # rows of the scalars, as a device buffer: indexing with a Python list would copy from the host
+        # on every call, which CUDA-graph capture forbids
+        self.register_buffer("scalar_rows", torch.tensor([0, 1, 5]), persistent=False)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:  # (N, 6, H) -> (N, out)
         n = s.shape[0]
-        scalars = self.scalar(s[:, [0, 1, 5], -1])
+        scalars = self.scalar(s[:, :, -1].index_select(1, self.scalar_rows))
         thr = self.thr(s[:, 2:3, :]).reshape(n, -1)
         dly = self.dly(s[:, 3:4, :]).reshape(n, -1)
         size = self.size(s[:, 4:5, : self.levels]).reshape(n, -1)

@@ -104,7 +104,7 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool) -> dict:
                 replay, _ = _graph(step, device)
                 run, path = replay, "cuda-graph"
             except Exception as err:  # noqa: BLE001 - report the fallback, keep benchmarking
-                path = f"eager (graph capture failed: {type(err).__name__})"
+                path = f"eager (graph capture failed: {type(err).__name__}: {str(err)[:200]})"
 
         def decision(i):
             inp["timesteps"].fill_(i % EPISODE)
@@ -147,7 +147,7 @@ def bench_teacher_window(model, batch: int, device, dtype, use_graph: bool) -> d
                 replay, _ = _graph(forward, device)
                 run, path = replay, "cuda-graph (sdpa)"
             except Exception as err:  # noqa: BLE001
-                path = f"eager (sdpa; graph capture failed: {type(err).__name__})"
+                path = f"eager (sdpa; graph capture failed: {type(err).__name__}: {str(err)[:200]})"
         lat = _time(lambda i: run(), device, iters=EPISODE)
     return {**_summary(lat, batch), "path": path}
 
