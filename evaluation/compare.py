@@ -81,15 +81,16 @@ def run_abr(args) -> dict:
     traces, video, notes = _abr_data(args)
     for note in notes:
         print(note, file=sys.stderr)
-    names = args.agents.split(",") if args.agents else [n for n in ABR_AGENTS if n != "teacher"]
-    if not args.agents:
-        from agents import teacher_available
+    from agents import LEARNED_ABR_AGENTS
 
-        ok, why = teacher_available()
-        if ok:
-            names.append("teacher")
-        else:
-            print(f"NOTE: no teacher row ({why})", file=sys.stderr)
+    names = args.agents.split(",") if args.agents else [n for n in ABR_AGENTS if n not in LEARNED_ABR_AGENTS]
+    if not args.agents:  # the shipped learned agents join when this install can run them
+        for name, available in LEARNED_ABR_AGENTS.items():
+            ok, why = available()
+            if ok:
+                names.append(name)
+            else:
+                print(f"NOTE: no {name} row ({why})", file=sys.stderr)
     unknown = [n for n in names if n not in ABR_AGENTS]
     if unknown:
         raise SystemExit(f"unknown ABR agent(s) {unknown}; available: {', '.join(ABR_AGENTS)}")
