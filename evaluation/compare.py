@@ -72,6 +72,17 @@ def _abr_data(args):
     return traces, video, notes
 
 
+def _has_gpu() -> bool:
+    """Whether torch sees a CUDA device (False without torch; torch is imported only if installed)."""
+    from agents import _installed
+
+    if not _installed("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run_abr(args) -> dict:
     from tqdm.auto import tqdm
 
@@ -87,6 +98,9 @@ def run_abr(args) -> dict:
     if not args.agents:  # the shipped learned agents join when this install can run them
         for name, available in LEARNED_ABR_AGENTS.items():
             ok, why = available()
+            if ok and name == "teacher" and not _has_gpu():
+                ok, why = False, ("135M-parameter teacher on the CPU: minutes per trace set; add it with "
+                                  "--agents bba,...,teacher or run on a GPU")
             if ok:
                 names.append(name)
             else:
@@ -113,7 +127,13 @@ def run_abr(args) -> dict:
     with tqdm(total=steps, desc="abr", unit="decision", disable=args.quiet or None, leave=False) as bar:
         for name in names:
             t0 = time.perf_counter()
-            runs.append(evaluate_abr(make_abr_agent(name, video, traces), traces, video, progress=bar.update))
+            if args.ray is not None:
+                from evaluation.parallel import evaluate_abr_ray
+
+                runs.append(evaluate_abr_ray(name, traces, video, address=args.ray or None, workers=args.workers))
+                bar.update((video.num_chunks - 1) * len(traces))
+            else:
+                runs.append(evaluate_abr(make_abr_agent(name, video, traces), traces, video, progress=bar.update))
             timings[name] = time.perf_counter() - t0
 
     label = f"{traces.name} ({len(traces)} traces, {video.name})"
@@ -233,7 +253,14 @@ def run_cjs(args) -> dict:
     with tqdm(total=len(names) * len(seeds), desc="cjs", unit="episode", disable=args.quiet or None, leave=False) as bar:
         for name in names:
             t0 = time.perf_counter()
-            runs.append(evaluate_cjs(make_cjs_agent(name), seeds, progress=bar.update))
+            if args.ray is not None:
+                from envs.cjs import CJSConfig
+                from evaluation.parallel import evaluate_cjs_ray
+
+                runs.append(evaluate_cjs_ray(name, seeds, CJSConfig(), address=args.ray or None, workers=args.workers))
+                bar.update(len(seeds))
+            else:
+                runs.append(evaluate_cjs(make_cjs_agent(name), seeds, progress=bar.update))
             timings[name] = time.perf_counter() - t0
     rows = [{"agent": r.agent, **r.summary()} for r in runs]
     head = f"{'agent':<10}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"
@@ -275,6 +302,10 @@ def main(argv=None) -> None:
     parser.add_argument("--no-optimum", action="store_true",
                         help="skip the offline optimum (ABR; about 1 s per trace on one CPU core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="ABR/CJS: shard traces/seeds over Ray tasks; no ADDRESS = a local cluster, "
+                             "'auto' or ray://HOST:PORT = an existing one")
+    parser.add_argument("--workers", type=int, default=None, help="Ray: CPUs of the local cluster and tasks per agent")
     args = parser.parse_args(argv)
     if args.env == "abr":
         args.traces = args.traces or "fcc-test"
