@@ -66,6 +66,7 @@ class Args:
     seed: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     save_every: int = 500
+    log_every: int = 50
     eval_traces: str = "fcc-test"
     out: str = "agents/pretrained/student_abr"
 
@@ -163,6 +164,10 @@ def evaluate_student(model: ABRStudent, target_return: float, traces_name: str, 
 def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
     if args.env != "abr":
         raise SystemExit("only --env abr is implemented so far")
+    from . import ddp
+
+    d = ddp.setup(args.device)  # torchrun: one rank per GPU (or CPU process); else a single process
+    device = d.device
     torch.manual_seed(args.seed)
     arrays, pool_meta = load_pool(args.pool)
     if args.policies:
@@ -172,9 +177,9 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
     if teacher is None and args.teacher:
         from agents.teacher import load_teacher
 
-        teacher, teacher_meta = load_teacher(args.teacher, device=args.device)
+        teacher, teacher_meta = load_teacher(args.teacher, device=device)
     if teacher is not None:
-        teacher = teacher.to(args.device).eval()
+        teacher = teacher.to(device).eval()
     condition = args.condition or (teacher.cfg.condition if teacher is not None else "return")
     history = arrays["obs"].shape[-1]
     cfg = StudentConfig(layers=args.layers, d_model=args.d_model, d_state=args.d_state, headdim=args.headdim,
@@ -190,7 +195,8 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
         log(f"CWR: layer map {report['layer_map']}, basis energy {report['basis_energy']:.3f}")
     elif args.init != "random":
         raise SystemExit(f"--init {args.init!r}: use cwr or random")
-    model = model.to(args.device).train()
+    model = model.to(device).train()
+    fwd = ddp.wrap(model, d)
     if "target_return" in teacher_meta:
         target_return = float(teacher_meta["target_return"])
     else:
@@ -199,7 +205,7 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
     beta = args.beta if teacher is not None else 0.0
     rounds = args.dagger_rounds if teacher is not None else 0
     t0 = time.perf_counter()
-    labels = teacher_logits(teacher, arrays, args.device) if teacher is not None else None
+    labels = teacher_logits(teacher, arrays, device) if teacher is not None else None
     pool_eps = episodes_from_flat(arrays, cfg.levels, arrays["action"], labels)
     label_seconds = time.perf_counter() - t0
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -215,54 +221,62 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
         log(f"resumed from {state_dir} at step {step}")
     phases = np.linspace(0, args.steps, rounds + 2).round().astype(int)[1:]  # step at which each phase ends
     log_rows, dagger_log = [], []
-    if args.device.startswith("cuda"):
+    if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     data = pool_eps if dagger is None else concat_episodes(pool_eps, dagger)
 
     def save(at: int) -> None:  # the DAgger episodes travel in the same atomically replaced folder
-        _save_state(state_dir, model, opt, at, rng, None if dagger is None else {"dagger": dagger})
+        if d.main:
+            _save_state(state_dir, model, opt, at, rng, None if dagger is None else {"dagger": dagger})
 
     while step < args.steps:
-        idx = rng.integers(len(data["mask"]), size=args.batch_size)
-        b = {k: torch.as_tensor(data[k][idx], device=args.device) for k in EPISODE_KEYS}
+        idx = rng.integers(len(data["mask"]), size=args.batch_size)[ddp.my_slice(args.batch_size, d)]
+        b = {k: torch.as_tensor(data[k][idx], device=device) for k in EPISODE_KEYS}
         T = int(b["mask"].any(0).nonzero().max()) + 1
         b = {k: v[:, :T] for k, v in b.items()}
-        logits = model(b["returns"], b["states"], b["prev"], b["timesteps"])
+        logits = fwd(b["returns"], b["states"], b["prev"], b["timesteps"])
         loss, ce, kl = dko_loss(logits, b["target"], b["teacher"], b["mask"], beta, args.temperature)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
         step += 1
-        if step % 50 == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == args.steps:
             with torch.no_grad():
                 m = b["target"] >= 0
                 acc = float((logits.argmax(-1)[m] == b["target"][m]).float().mean())
-            log_rows.append({"step": step, "loss": float(loss.detach()), "ce": float(ce), "kl": float(kl),
-                             "accuracy": acc, "episodes": len(data["mask"]), "seconds": time.perf_counter() - t0})
-            log(f"step {step}: loss {float(loss.detach()):.4f} ce {float(ce):.4f} kl {float(kl):.4f} acc {acc:.3f}")
+            row = {"step": step, "loss": ddp.mean(float(loss.detach()), d), "ce": ddp.mean(float(ce), d),
+                   "kl": ddp.mean(float(kl), d), "accuracy": ddp.mean(acc, d), "episodes": len(data["mask"]),
+                   "seconds": time.perf_counter() - t0}
+            log_rows.append(row)
+            if d.main:
+                log(f"step {step}: loss {row['loss']:.4f} ce {row['ce']:.4f} kl {row['kl']:.4f} acc {row['accuracy']:.3f}")
         if step in phases and step < args.steps:  # end of a phase: a DAgger round
-            flat = rollout(model, target_return, args.dagger_traces, args.device, args.seed + 1 + int(step))
-            lab = teacher_logits(teacher, flat, args.device)
+            flat = rollout(model, target_return, args.dagger_traces, device, args.seed + 1 + int(step))
+            lab = teacher_logits(teacher, flat, device)
             new = episodes_from_flat(flat, cfg.levels, lab.argmax(-1), lab)
             dagger = new if dagger is None else concat_episodes(dagger, new)
             data = concat_episodes(pool_eps, dagger)
             agree = float((lab.argmax(-1) == flat["action"]).mean())
             dagger_log.append({"step": step, "student_qoe": float(flat["qoe"].mean()), "teacher_agreement": agree})
-            log(f"DAgger at step {step}: student QoE on {args.dagger_traces} {flat['qoe'].mean():.4f}, "
+            (log if d.main else (lambda *_: None))(f"DAgger at step {step}: student QoE on {args.dagger_traces} {flat['qoe'].mean():.4f}, "
                 f"agrees with teacher on {agree:.1%}; {len(data['mask'])} episodes")
             save(step)
         elif step % args.save_every == 0 and step < args.steps:
             save(step)
     train_seconds = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     model.eval()
+    if not d.main:  # rank 0 evaluates and writes
+        ddp.cleanup(d)
+        return model, {}
     metrics = {"train_seconds": train_seconds, "label_seconds": label_seconds, "peak_gpu_mib": peak,
+               "processes": d.world,
                "parameters": count_parameters(model), "target_return": target_return, "cwr": report,
                "dagger": dagger_log, "final_loss": log_rows[-1]["loss"] if log_rows else None}
     if args.eval_traces:
-        metrics["eval"] = {name: evaluate_student(model, target_return, name, args.device)
+        metrics["eval"] = {name: evaluate_student(model, target_return, name, device)
                            for name in args.eval_traces.split(",")}
         log(f"eval: {json.dumps(metrics['eval'])}")
     from distill.pool import _code_version
@@ -278,6 +292,7 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
                 w.writerows(log_rows)
     if state_dir.exists():
         shutil.rmtree(state_dir)
+    ddp.cleanup(d)
     return model, metrics
 
 
@@ -286,6 +301,8 @@ def main(argv=None) -> None:
 
     args = parse_dataclass_args(Args, argv, "python -m distill.student", __doc__)
     _, metrics = train(args)
+    if not metrics:  # a non-zero torchrun rank
+        return
     write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps(metrics, indent=2, default=float))
 

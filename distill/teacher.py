@@ -47,6 +47,7 @@ class Args:
     seed: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     save_every: int = 500
+    log_every: int = 50
     eval_traces: str = "fcc-test"
     out: str = "agents/pretrained/teacher_abr"
 
@@ -138,6 +139,10 @@ def evaluate_teacher(model: ABRTeacher, target_return: float, traces_name: str, 
 def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
     if args.env != "abr":
         raise SystemExit("only --env abr is implemented so far")
+    from . import ddp
+
+    d = ddp.setup(args.device)  # torchrun: one rank per GPU (or CPU process); else a single process
+    device = d.device
     torch.manual_seed(args.seed)
     arrays, pool_meta = load_pool(args.pool)
     if args.policies:
@@ -147,7 +152,8 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
     history = arrays["obs"].shape[-1]
     cfg = TeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, window=args.window, history=history,
                         condition=args.condition)
-    model = ABRTeacher(cfg, backbone).to(args.device)
+    model = ABRTeacher(cfg, backbone).to(device)
+    fwd = ddp.wrap(model, d)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     rng = np.random.default_rng(args.seed)
@@ -160,13 +166,14 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
         log(f"resumed from {state_dir} at step {step}")
     log_rows = []
     t0 = time.perf_counter()
-    if args.device.startswith("cuda"):
+    if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     model.train()
     while step < args.steps:
-        b = sampler.sample(rng, args.batch_size)
-        t = {k: torch.as_tensor(v, device=args.device) for k, v in b.items()}
-        logits = model(t["returns"], t["states"], t["actions"], t["timesteps"], t["mask"])
+        b = sampler.sample(rng, args.batch_size)  # the global batch, same on every rank; keep my slice
+        mine = ddp.my_slice(args.batch_size, d)
+        t = {k: torch.as_tensor(v[mine], device=device) for k, v in b.items()}
+        logits = fwd(t["returns"], t["states"], t["actions"], t["timesteps"], t["mask"])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.levels), t["target"].reshape(-1),
                                                  ignore_index=-100)
         opt.zero_grad()
@@ -174,24 +181,29 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
         torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
         opt.step()
         step += 1
-        if step % 50 == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == args.steps:
             with torch.no_grad():
                 m = t["target"] >= 0
                 acc = float((logits.argmax(-1)[m] == t["target"][m]).float().mean())
-            log_rows.append({"step": step, "loss": float(loss.detach()), "accuracy": acc,
-                             "seconds": time.perf_counter() - t0})
-            log(f"step {step}: loss {float(loss.detach()):.4f} acc {acc:.3f}")
-        if step % args.save_every == 0 and step < args.steps:
+            row = {"step": step, "loss": ddp.mean(float(loss.detach()), d), "accuracy": ddp.mean(acc, d),
+                   "seconds": time.perf_counter() - t0}
+            log_rows.append(row)
+            if d.main:
+                log(f"step {step}: loss {row['loss']:.4f} acc {row['accuracy']:.3f}")
+        if step % args.save_every == 0 and step < args.steps and d.main:
             _save_state(state_dir, model, opt, step, rng)
     train_seconds = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     ep_returns = np.asarray([arrays["reward"][arrays["episode"] == e].sum() for e in np.unique(arrays["episode"])])
     target = float(np.quantile(ep_returns, args.target_quantile)) if args.condition == "return" else 0.0
     model.eval()
-    metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target,
+    if not d.main:  # rank 0 evaluates and writes
+        ddp.cleanup(d)
+        return model, {}
+    metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target, "processes": d.world,
                "final_loss": log_rows[-1]["loss"] if log_rows else None}
     if args.eval_traces:
-        metrics["eval"] = {name: evaluate_teacher(model, target, name, args.device) for name in args.eval_traces.split(",")}
+        metrics["eval"] = {name: evaluate_teacher(model, target, name, device) for name in args.eval_traces.split(",")}
         log(f"eval: {json.dumps(metrics['eval'])}")
     from distill.pool import _code_version
 
@@ -208,6 +220,7 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
         import shutil
 
         shutil.rmtree(state_dir)
+    ddp.cleanup(d)
     return model, metrics
 
 
@@ -216,6 +229,8 @@ def main(argv=None) -> None:
 
     args = parse_dataclass_args(Args, argv, "python -m distill.teacher", __doc__)
     _, metrics = train(args)
+    if not metrics:  # a non-zero torchrun rank
+        return
     write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps(metrics, indent=2, default=float))
 
