@@ -216,8 +216,8 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
     if (state_dir / "state.json").is_file():
         step = _load_state(state_dir, model, opt, rng)
         if (state_dir / "dagger.npz").is_file():
-            with np.load(state_dir / "dagger.npz", allow_pickle=False) as d:
-                dagger = {k: d[k] for k in d.files}
+            with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
+                dagger = {k: saved[k] for k in saved.files}
         log(f"resumed from {state_dir} at step {step}")
     phases = np.linspace(0, args.steps, rounds + 2).round().astype(int)[1:]  # step at which each phase ends
     log_rows, dagger_log = [], []
