@@ -36,9 +36,20 @@ def read_checkpoint(folder: str | Path, config_cls, how_to_train: str, weights: 
     return load_file(str(folder / weights)), config, meta
 
 
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def parse_dataclass_args(cls, argv, prog: str, doc: str):
     """CleanRL-style: one ``--flag`` per dataclass field, typed by its default."""
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in fields(cls):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        kind = type(f.default)
+        if kind is bool:  # --flag true|false (argparse's bool("false") would be True)
+            kind = _parse_bool
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     return cls(**vars(parser.parse_args(argv)))

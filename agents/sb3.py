@@ -137,7 +137,9 @@ def policy_as_sb3(policy, vec_env) -> _PolicyPredictor:
     return _PolicyPredictor(policy, vec_env)
 
 
-EXTRACTORS = {"PensieveExtractor": PensieveExtractor, "CJSGraphExtractor": CJSGraphExtractor}
+def _extractors() -> dict:
+    return {"PensieveExtractor": PensieveExtractor, "CJSGraphExtractor": CJSGraphExtractor,
+            "StudentExtractor": StudentExtractor}
 
 
 def _space_spec(space) -> dict:
@@ -187,9 +189,9 @@ def load_sb3(folder: str | Path, device: str = "cpu"):
     kwargs = dict(config["policy_kwargs"])
     if "features_extractor_class" in kwargs:
         name = kwargs["features_extractor_class"]
-        if name not in EXTRACTORS:
+        if name not in _extractors():
             raise ValueError(f"{folder}/config.json: unknown features extractor {name!r}")
-        kwargs["features_extractor_class"] = EXTRACTORS[name]
+        kwargs["features_extractor_class"] = _extractors()[name]
     policy = ActorCriticPolicy(_space(config["observation_space"]), _space(config["action_space"]),
                                lambda _: 0.0, **kwargs)
     load_model(policy, str(folder / "policy.safetensors"))
@@ -214,3 +216,136 @@ class SB3CJSPolicy(BatchPolicy):
         valid = np.flatnonzero(mask[:-1])
         slot = int(valid[a[0] % len(valid)]) if len(valid) else len(mask) - 1
         return np.asarray([slot, a[1]])
+
+
+# ------------------------------------------------------------- the distilled student inside SB3
+
+def _episode_inputs(obs: torch.Tensor, levels: int, history: int = 6):
+    """``ABREpisodeObs`` batch (B, T, 6·H + 3) -> (states (B, T, 6, H), prev (B, T), timesteps (B, T),
+    current index (B,))."""
+    B, T, width = obs.shape
+    states = obs[..., : width - 3].reshape(B, T, 6, history)
+    prev = obs[..., width - 3].round().long().clamp(0, levels)
+    valid = obs[..., width - 1] > 0.5
+    prev = torch.where(valid, prev, torch.full_like(prev, levels))
+    t = obs[..., width - 2].round().long()
+    current = valid.long().sum(1).clamp(min=1) - 1
+    return states, prev, t, current
+
+
+class StudentExtractor(BaseFeaturesExtractor):
+    """The Mamba student's encoder + backbone as an SB3 features extractor over ``ABREpisodeObs``:
+    the whole episode so far in one causal pass, features = the backbone output at the current decision.
+    Build with ``policy_kwargs=dict(features_extractor_class=StudentExtractor,
+    features_extractor_kwargs=dict(student=FOLDER), net_arch=dict(pi=[], vf=[64]))`` and then
+    :func:`init_action_net_from_student`, so the untrained PPO policy *is* the distilled student."""
+
+    def __init__(self, observation_space: gym.spaces.Box, student: str):
+        from .student import load_student
+
+        model, meta = load_student(student)
+        if model.cfg.condition != "none":
+            raise ValueError(f"{student}: StudentExtractor needs a student trained with condition 'none'")
+        super().__init__(observation_space, features_dim=model.cfg.d_model)
+        self.student = model.train()
+        self.student_folder = student
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        cfg = self.student.cfg
+        states, prev, t, current = _episode_inputs(obs, cfg.levels, cfg.history)
+        returns = torch.zeros(prev.shape, dtype=obs.dtype, device=obs.device)
+        h = self.student.backbone(self.student.tokens(returns, states, prev, t))  # (B, T, d)
+        return h[torch.arange(len(h), device=h.device), current]
+
+
+def init_action_net_from_student(model) -> None:
+    """Copy the student's head into the PPO policy's action net (same shapes: d_model -> levels)."""
+    ext = model.policy.pi_features_extractor if not model.policy.share_features_extractor else model.policy.features_extractor
+    with torch.no_grad():
+        model.policy.action_net.weight.copy_(ext.student.head.weight)
+        model.policy.action_net.bias.copy_(ext.student.head.bias)
+
+
+def teacher_episode_logits(teacher, obs: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits at the current decision of each ``ABREpisodeObs`` row (its own window of
+    the last ``W`` decisions; returns-to-go zero as for a teacher trained with condition 'none')."""
+    cfg = teacher.cfg
+    states, prev, t, current = _episode_inputs(obs, cfg.levels, cfg.history)
+    B, W = obs.shape[0], cfg.window
+    idx = current[:, None] + torch.arange(-W + 1, 1, device=obs.device)[None]  # (B, W)
+    valid = idx >= 0
+    idx = idx.clamp(min=0)
+    take = lambda x: torch.gather(x, 1, idx.view(B, W, *([1] * (x.dim() - 2))).expand(B, W, *x.shape[2:]))  # noqa: E731
+    # the teacher's action token at step k is the level chosen at k = the student's "previous" at k + 1
+    nxt = torch.cat([prev[:, 1:], torch.full_like(prev[:, :1], cfg.levels)], 1)
+    actions = torch.where(valid, take(nxt), torch.full_like(idx, cfg.levels))
+    actions[:, -1] = cfg.levels  # not chosen yet
+    states_w = take(states) * valid[..., None, None]
+    times = torch.where(valid, take(t), torch.zeros_like(idx))
+    returns = torch.zeros(B, W, dtype=obs.dtype, device=obs.device)
+    return teacher(returns, states_w, actions, times, valid.long())[:, -1]
+
+
+def TeacherKLCallback(teacher_logits_fn, beta: float = 0.5, epochs: int = 1, batch_size: int = 256):
+    """DKO's RL form, online: after each PPO rollout, ``epochs`` passes of
+    ``β·KL(π_teacher(·|s) ‖ π(·|s))`` over the states of that rollout (the policy's own optimizer), so
+    the fine-tuned student stays close to the teacher on the states it visits. Logs ``train/teacher_kl``."""
+    import torch.nn.functional as F
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _KL(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            buf, policy = self.model.rollout_buffer, self.model.policy
+            obs = torch.as_tensor(buf.observations.reshape(-1, *buf.obs_shape), device=policy.device)
+            with torch.no_grad():
+                target = torch.cat([teacher_logits_fn(obs[i:i + batch_size]) for i in range(0, len(obs), batch_size)])
+                target = F.log_softmax(target.float(), -1)
+            total, n = 0.0, 0
+            for _ in range(epochs):
+                for i in torch.randperm(len(obs)).split(batch_size):
+                    logits = policy.get_distribution(obs[i]).distribution.logits
+                    kl = F.kl_div(F.log_softmax(logits, -1), target[i], log_target=True, reduction="batchmean")
+                    policy.optimizer.zero_grad()
+                    (beta * kl).backward()
+                    torch.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
+                    policy.optimizer.step()
+                    total, n = total + float(kl.detach()) * len(i), n + len(i)
+            self.logger.record("train/teacher_kl", total / max(n, 1))
+            self.kl_history.append(total / max(n, 1))
+
+    cb = _KL()
+    cb.kl_history = []  # mean KL of each post-rollout pass, for the run's metrics
+    return cb
+
+
+class SB3EpisodePolicy(BatchPolicy):
+    """A policy trained on ``ABREpisodeObs`` (e.g. the PPO-fine-tuned student) acting on plain ABR
+    observations: it keeps each row's episode matrix itself."""
+
+    def __init__(self, model, name: str = "ppo-student", max_decisions: int = 64, levels: int = 6):
+        self.model, self.name, self.T, self.levels = model, name, max_decisions, levels
+        self.reset()
+
+    def reset(self, seed=None):
+        super().reset(seed)
+        self.buf = None
+
+    def act_batch(self, obs, info):
+        obs = np.asarray(obs, np.float32)
+        B, width = obs.shape[0], int(np.prod(obs.shape[1:]))
+        if self.buf is None or self.buf.shape[0] != B:
+            self.buf = np.zeros((B, self.T, width + 3), np.float32)
+            self.prev = np.full(B, self.levels)
+        step = np.asarray(info["step"], dtype=np.int64)
+        new = step == 0
+        self.buf[new] = 0.0
+        self.prev[new] = self.levels
+        rows = np.arange(B)
+        self.buf[rows, step, :width] = obs.reshape(B, -1)
+        self.buf[rows, step, width:] = np.stack([self.prev, step, np.ones(B)], 1)
+        actions, _ = self.model.predict(self.buf, deterministic=True)
+        self.prev = np.asarray(actions, dtype=np.int64)
+        return self.prev

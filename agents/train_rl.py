@@ -1,8 +1,10 @@
 """Train an RL baseline with stable-baselines3 on our envs and save it pickle-free.
 
-    python -m agents.train_rl --env abr --algo ppo [--timesteps 2000000] [--n-envs 16] \\
+    python -m agents.train_rl --env abr --algo ppo [--timesteps 2000000] [--n-envs 8] \\
         [--out agents/pretrained/ppo_abr]
     python -m agents.train_rl --env cjs --algo ppo --timesteps 200000 --jobs 20
+    python -m agents.train_rl --env abr --student agents/pretrained/student_abr \\
+        --teacher agents/pretrained/teacher_abr --kl-beta 0.5 --lr 1e-5 --ent-coef 0.01 --out runs/student_ppo
 
 ABR: the Pensieve baseline — SB3 PPO (or A2C, Pensieve's own family) with :class:`PensieveExtractor`
 on ``ABR-v0`` in training mode (random fcc-train traces and start rows, Pensieve's delay noise),
@@ -10,6 +12,11 @@ reward = the per-chunk QoE. CJS: PPO with :class:`CJSGraphExtractor` on ``CJSFla
 shorter workloads (``--jobs``). At the end the policy is evaluated (ABR: ``--eval-traces`` in test
 mode; CJS: the held-out seeds at ``--eval-jobs`` jobs) and saved as ``policy.safetensors`` +
 ``config.json`` (:func:`agents.sb3.save_sb3`). TensorBoard logs with ``--tensorboard DIR``.
+
+``--student FOLDER`` fine-tunes the distilled Mamba student online instead: its encoder and backbone
+become the features extractor over :class:`envs.abr.ABREpisodeObs`, its head the action net (so step
+0 is the student itself), and ``--teacher FOLDER`` adds DKO's RL term — after each rollout,
+``--kl-epochs`` passes of ``β·KL(π_teacher ‖ π)`` on the rollout's states.
 """
 
 from __future__ import annotations
@@ -29,15 +36,17 @@ class Args:
     env: str = "abr"  # abr | cjs
     algo: str = "ppo"  # ppo | a2c
     timesteps: int = 2_000_000
-    n_envs: int = 16
+    n_envs: int = 8
     vec: str = "dummy"  # dummy | subproc (one process per env: use on many-core machines)
     traces: str = "fcc-train"  # ABR training traces
     jobs: int = 20  # CJS: jobs per training workload
-    n_steps: int = 256  # rollout length per env
+    n_steps: int = 512  # rollout length per env
     batch_size: int = 1024
     epochs: int = 4
     lr: float = 3e-4
-    ent_coef: float = 0.01
+    ent_coef: float = 0.1  # entropy bonus at the start (Pensieve also starts high and decays it)
+    ent_coef_final: float = 0.01  # ... linearly down to this at the end
+    norm_reward: bool = True  # VecNormalize the rewards (not the observations): ABR rewards span ~[-40, 4]
     gamma: float = 0.99
     seed: int = 0
     device: str = "cpu"
@@ -45,7 +54,26 @@ class Args:
     eval_jobs: int = 200
     eval_seeds: int = 10
     tensorboard: str = ""
+    student: str = ""  # ABR: fine-tune this distilled student (folder) instead of training Pensieve's network
+    teacher: str = ""  # ... with an online KL-to-teacher term (teacher folder; DKO's RL form)
+    kl_beta: float = 0.5
+    kl_epochs: int = 1
     out: str = "agents/pretrained/ppo_abr"
+
+
+def EntropyDecay(start: float, end: float, total: int):
+    """SB3 callback: the entropy coefficient goes linearly from ``start`` to ``end`` over ``total`` steps."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _Decay(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            frac = min(1.0, self.model.num_timesteps / max(1, total))
+            self.model.ent_coef = start + (end - start) * frac
+
+        def _on_step(self) -> bool:
+            return True
+
+    return _Decay()
 
 
 def make_env_fns(args: Args) -> tuple[list, dict]:
@@ -54,8 +82,15 @@ def make_env_fns(args: Args) -> tuple[list, dict]:
         from traces import load_abr_traces, load_abr_video
 
         traces, video = load_abr_traces(args.traces), load_abr_video("video1")
-        from .sb3 import PensieveExtractor
+        from .sb3 import PensieveExtractor, StudentExtractor
 
+        if args.student:  # the student over the episode so far; its head becomes the action net
+            from envs.abr import ABREpisodeObs
+
+            kwargs = {"features_extractor_class": StudentExtractor,
+                      "features_extractor_kwargs": {"student": args.student}, "net_arch": {"pi": [], "vf": [64]},
+                      "ortho_init": False}  # SB3's orthogonal re-init would overwrite the student's weights
+            return [lambda: ABREpisodeObs(ABREnv(traces, video, mode="train")) for _ in range(args.n_envs)], kwargs
         kwargs = {"features_extractor_class": PensieveExtractor, "net_arch": {"pi": [64], "vf": [64]}}
         return [lambda: ABREnv(traces, video, mode="train") for _ in range(args.n_envs)], kwargs
     if args.env == "cjs":
@@ -71,13 +106,14 @@ def make_env_fns(args: Args) -> tuple[list, dict]:
 
 
 def evaluate(args: Args, policy) -> dict:
-    from .sb3 import SB3Policy
+    from .sb3 import SB3EpisodePolicy, SB3Policy
 
     if args.env == "abr":
         from evaluation.abr import evaluate_abr
         from traces import load_abr_traces, load_abr_video
 
-        return {args.eval_traces: evaluate_abr(SB3Policy(policy, "ppo"), load_abr_traces(args.eval_traces),
+        agent = SB3EpisodePolicy(policy) if args.student else SB3Policy(policy, "ppo")
+        return {args.eval_traces: evaluate_abr(agent, load_abr_traces(args.eval_traces),
                                                load_abr_video("video1")).summary()}
     from envs.cjs import CJSConfig
     from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
@@ -98,6 +134,10 @@ def train(args: Args, log=print):
     torch.manual_seed(args.seed)
     fns, policy_kwargs = make_env_fns(args)
     venv = VecMonitor(SubprocVecEnv(fns) if args.vec == "subproc" else DummyVecEnv(fns))
+    if args.norm_reward:  # reward scaling only: the saved policy needs no statistics at inference
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=args.gamma)
     venv.seed(args.seed)
     common = dict(policy_kwargs=policy_kwargs, learning_rate=args.lr, ent_coef=args.ent_coef, gamma=args.gamma,
                   seed=args.seed, device=args.device, verbose=0, tensorboard_log=args.tensorboard or None)
@@ -107,12 +147,34 @@ def train(args: Args, log=print):
         model = A2C("MlpPolicy", venv, n_steps=args.n_steps // 16 or 5, **common)
     else:
         raise SystemExit(f"--algo {args.algo!r}: use ppo or a2c")
+    callbacks = [EntropyDecay(args.ent_coef, args.ent_coef_final, args.timesteps)]
+    metrics_before = None
+    if args.student:
+        from .sb3 import init_action_net_from_student
+
+        init_action_net_from_student(model)
+        if args.env == "abr" and args.eval_traces:
+            model.policy.eval()
+            metrics_before = evaluate(args, model.policy)
+            model.policy.train()
+            log(f"before fine-tuning: {json.dumps(metrics_before)}")
+    if args.teacher:
+        from .sb3 import TeacherKLCallback, teacher_episode_logits
+        from .teacher import load_teacher
+
+        if not args.student:
+            raise SystemExit("--teacher needs --student (the KL term is on the student's episode observations)")
+        teacher, _ = load_teacher(args.teacher, device=str(model.policy.device))
+        kl_callback = TeacherKLCallback(lambda obs: teacher_episode_logits(teacher, obs), args.kl_beta, args.kl_epochs)
+        callbacks.append(kl_callback)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=args.timesteps, progress_bar=False)
+    model.learn(total_timesteps=args.timesteps, progress_bar=False, callback=callbacks)
     seconds = time.perf_counter() - t0
     ep_rewards = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []
     venv.close()
     metrics = {"train_seconds": seconds, "timesteps": int(model.num_timesteps),
+               "before_fine_tuning": metrics_before,
+               "teacher_kl": kl_callback.kl_history if args.teacher else None,
                "recent_episode_reward": float(np.mean(ep_rewards)) if ep_rewards else None}
     model.policy.eval()
     if args.eval_traces or args.env == "cjs":

@@ -66,3 +66,28 @@ def test_cjs_graph_extractor_trains_and_acts(tmp_path, data_root):
         assert not info.get("invalid_action", False)
         if term:
             break
+
+
+def test_student_fine_tuning_starts_as_the_student_and_applies_teacher_kl(tmp_path, data_root, fcc_test, video1):
+    """PPO on the distilled student: before any update the SB3 policy acts exactly like the student;
+    the KL-to-teacher callback runs after each rollout."""
+    from agents.student import ABRStudent, StudentConfig, StudentPolicy, save_student
+    from agents.teacher import ABRTeacher, TeacherConfig, save_teacher
+    from evaluation.abr import evaluate_abr
+
+    torch.manual_seed(0)
+    student = ABRStudent(StudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2, condition="none"))
+    save_student(student, tmp_path / "student", {"target_return": 0.0}, dtype=torch.float32)
+    teacher = ABRTeacher(TeacherConfig(backbone="tiny-random", lora_rank=4, window=4, condition="none"))
+    save_teacher(teacher, tmp_path / "teacher", {"target_return": 0.0})
+    model, metrics = train(Args(env="abr", student=str(tmp_path / "student"), teacher=str(tmp_path / "teacher"),
+                                timesteps=256, n_envs=2, n_steps=128, batch_size=128, epochs=1, lr=1e-4,
+                                eval_traces="fcc-test", out=str(tmp_path / "ft")), log=lambda *_: None)
+    from agents.student import load_student
+
+    m, _ = load_student(tmp_path / "student")
+    direct = evaluate_abr(StudentPolicy(m, 0.0), fcc_test, video1).summary()
+    assert metrics["before_fine_tuning"]["fcc-test"] == direct
+    assert len(metrics["teacher_kl"]) == 1 and np.isfinite(metrics["teacher_kl"][0])  # one rollout, one KL pass
+    policy, cfg = load_sb3(tmp_path / "ft")
+    assert cfg["policy_kwargs"]["features_extractor_class"] == "StudentExtractor"

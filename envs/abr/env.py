@@ -229,3 +229,41 @@ class ABRVectorEnv(VectorEnv):
 
     def _infos(self) -> dict[str, np.ndarray]:
         return self.core.info(np.arange(self.num_envs))
+
+
+class ABREpisodeObs(gym.ObservationWrapper):
+    """The episode so far as one fixed-shape observation, for sequence policies under SB3.
+
+    Observation ``(max_decisions, 6·H + 3)``: row ``t`` = [the (6, H) observation at decision ``t``
+    flattened, the level chosen at ``t − 1`` (``levels`` at ``t = 0``), ``t``, 1]; rows after the current
+    decision are 0 (right padding, so a causal model's output at the current row ignores them). The
+    current decision is the last row whose final column is 1.
+    """
+
+    def __init__(self, env: ABREnv, max_decisions: int = 64):
+        super().__init__(env)
+        rows, history = env.observation_space.shape
+        self.levels = env.action_space.n
+        self.T, self.width = max_decisions, rows * history
+        self.observation_space = spaces.Box(0.0, np.inf, (max_decisions, self.width + 3), np.float32)
+        self._buf = np.zeros(self.observation_space.shape, np.float32)
+        self._t = 0
+
+    def reset(self, **kwargs):
+        self._buf[:] = 0.0
+        self._t = 0
+        self._prev = self.levels
+        return super().reset(**kwargs)
+
+    def step(self, action):
+        self._prev = int(action)
+        self._t += 1
+        return super().step(action)
+
+    def observation(self, obs):
+        if self._t >= self.T:
+            raise ValueError(f"ABREpisodeObs: episode longer than max_decisions={self.T}")
+        row = self._buf[self._t]
+        row[: self.width] = np.asarray(obs, np.float32).ravel()
+        row[self.width:] = (self._prev, self._t, 1.0)
+        return self._buf.copy()
