@@ -14,6 +14,7 @@ from .base import BatchPolicy, Policy
 
 PRETRAINED_ABR_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_abr"
 PRETRAINED_ABR_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_abr"
+PRETRAINED_ABR_PPO = Path(__file__).resolve().parent / "pretrained" / "ppo_abr"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -48,8 +49,18 @@ def student_available(folder: str | Path = PRETRAINED_ABR_STUDENT) -> tuple[bool
     return True, ""
 
 
-ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "teacher", "student")
-LEARNED_ABR_AGENTS = {"teacher": teacher_available, "student": student_available}
+def ppo_available(folder: str | Path = PRETRAINED_ABR_PPO) -> tuple[bool, str]:
+    """Whether the shipped SB3 PPO (Pensieve) policy can run here, without importing torch."""
+    if not (Path(folder) / "config.json").is_file():
+        return False, f"no checkpoint at {folder}"
+    missing = [m for m in ("torch", "stable_baselines3") if not _installed(m)]
+    if missing:
+        return False, f"the PPO baseline needs {', '.join(missing)}: pip install -e '.[rl]'"
+    return True, ""
+
+
+ABR_AGENTS = ("bba", "bola", "rate-based", "robustmpc", "mpc-netllm", "offline-optimal", "ppo", "teacher", "student")
+LEARNED_ABR_AGENTS = {"ppo": ppo_available, "teacher": teacher_available, "student": student_available}
 
 
 def make_abr_agent(name: str, video, traces=None):
@@ -64,6 +75,10 @@ def make_abr_agent(name: str, video, traces=None):
 
         model, meta = load_teacher(PRETRAINED_ABR_TEACHER)
         return TeacherPolicy(model, meta["target_return"])
+    if name == "ppo":
+        from .sb3 import SB3Policy, load_sb3
+
+        return SB3Policy(load_sb3(PRETRAINED_ABR_PPO)[0], "ppo")
     if name == "student":
         from .student import StudentPolicy, load_student
 
