@@ -70,18 +70,18 @@ def residual_basis(attn: dict, ds: int) -> tuple[torch.Tensor, float]:
 
 
 @torch.no_grad()
-def cwr_init(student: ABRStudent, teacher) -> dict:
-    """Overwrite ``student``'s weights from ``teacher`` (an :class:`agents.teacher.ABRTeacher`); returns a
-    report (layer map, energy kept by each truncation)."""
-    base = _base_model(teacher.backbone)
+def cwr_backbone(backbone, teacher_backbone) -> tuple[torch.Tensor, dict, object]:
+    """Map the teacher's attention layers into a :class:`agents.student.HybridBackbone`; returns the
+    residual basis ``P``, a report and the teacher's base model (for the task-specific parts)."""
+    base = _base_model(teacher_backbone)
     tc = base.config
     D, n_q = tc.hidden_size, tc.num_attention_heads
     n_kv = getattr(tc, "num_key_value_heads", n_q) or n_q
     hd = getattr(tc, "head_dim", None) or D // n_q
-    ds = student.cfg.d_model
+    ds = backbone.final_norm.weight.shape[0]
     if ds > D:
         raise ValueError(f"CWR: student width {ds} exceeds the teacher's {D}")
-    mapping = layer_map(len(student.cfg.layers), len(base.layers))
+    mapping = layer_map(len(backbone.mixers), len(base.layers))
     attn = _attention_weights(base, mapping)
     P, energy = residual_basis(attn, ds)
     report = {"layer_map": mapping, "basis_energy": energy, "ov_energy": []}
@@ -90,7 +90,7 @@ def cwr_init(student: ABRStudent, teacher) -> dict:
     def head(w, h):
         return w[h * hd:(h + 1) * hd]
 
-    for i, (mixer, norm) in enumerate(zip(student.backbone.mixers, student.backbone.norms)):
+    for i, (mixer, norm) in enumerate(zip(backbone.mixers, backbone.norms)):
         w = attn[mapping[i]]
         norm.weight.fill_(1.0)
         dev = mixer.out_proj.weight.device if isinstance(mixer, MambaMixer) else mixer.o_proj.weight.device
@@ -127,6 +127,15 @@ def cwr_init(student: ABRStudent, teacher) -> dict:
                 mixer.k_proj.weight[sl] = (head(w["k"], qh // group)[:n] @ P.T).to(dev)
                 mixer.v_proj.weight[sl] = (head(w["v"], qh // group)[:n] @ P.T).to(dev)
                 mixer.o_proj.weight[:, sl] = (P @ w["o"][:, qh * hd:qh * hd + n]).to(dev)
+    backbone.final_norm.weight.fill_(1.0)
+    return P, report, base
+
+
+@torch.no_grad()
+def cwr_init(student: ABRStudent, teacher) -> dict:
+    """Overwrite ``student``'s weights from ``teacher`` (an :class:`agents.teacher.ABRTeacher`); returns a
+    report (layer map, energy kept by each truncation)."""
+    P, report, base = cwr_backbone(student.backbone, teacher.backbone)
     # encoder, embeddings, head
     sd_t = teacher.embed_state.state_dict()
     last = max(k for k in sd_t if k.startswith("proj.")).split(".")[1]  # index of the final Linear
@@ -145,5 +154,22 @@ def cwr_init(student: ABRStudent, teacher) -> dict:
     g_final = base.norm.weight.detach().float().to(Pd.device)
     student.head.weight.copy_(((teacher.head.weight * g_final) @ Pd.T).to(dev))
     student.head.bias.copy_(teacher.head.bias.to(dev))
-    student.backbone.final_norm.weight.fill_(1.0)
+    return report
+
+
+@torch.no_grad()
+def cwr_init_vp(student, teacher) -> dict:
+    """CWR for viewport prediction (:mod:`agents.vp_llm`): the backbone as for ABR; the token input
+    layer, query and position embeddings and the head through ``P``."""
+    P, report, base = cwr_backbone(student.backbone, teacher.backbone)
+    t, s = teacher.tokens, student.tokens
+    Pd = P.to(t.inp.weight.device)
+    dev = s.inp.weight.device
+    s.inp.weight.copy_((Pd @ t.inp.weight).to(dev))
+    s.inp.bias.copy_((Pd @ t.inp.bias).to(dev))
+    s.query.copy_((t.query @ Pd.T).to(dev))
+    s.pos.weight.copy_((t.pos.weight @ Pd.T).to(dev))
+    g_final = base.norm.weight.detach().float().to(Pd.device)
+    student.head.weight.copy_(((teacher.head.weight * g_final) @ Pd.T).to(dev))
+    student.head.bias.copy_(teacher.head.bias.to(dev))
     return report

@@ -299,6 +299,11 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
 def main(argv=None) -> None:
     from agents.checkpoint import parse_dataclass_args
 
+    from .vp import forward_env_vp
+
+    if forward_env_vp("student", argv):  # --env vp: supervised VP student (distill/vp.py)
+        return
+
     args = parse_dataclass_args(Args, argv, "python -m distill.student", __doc__)
     _, metrics = train(args)
     if not metrics:  # a non-zero torchrun rank

@@ -227,6 +227,11 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
 def main(argv=None) -> None:
     from agents.checkpoint import parse_dataclass_args
 
+    from .vp import forward_env_vp
+
+    if forward_env_vp("teacher", argv):  # --env vp: supervised VP teacher (distill/vp.py)
+        return
+
     args = parse_dataclass_args(Args, argv, "python -m distill.teacher", __doc__)
     _, metrics = train(args)
     if not metrics:  # a non-zero torchrun rank

@@ -1,0 +1,179 @@
+"""Viewport prediction with the NetLLM-style teacher and the Mamba student (same tokens, same head).
+
+Tokens: the 10 history samples (yaw-unwrapped degrees) become 10 tokens — per step the offset from
+the last sample and the displacement from the previous one (6 features, as TRACK reads them) through
+a linear layer — followed by 20 learned *query* tokens, one per future step; a position embedding is
+added and the backbone (causal) runs over all 30. The head reads the 20 query outputs and regresses
+each future sample's offset from the last history sample (degrees / ``scale_deg``). Non-autoregressive
+(one pass per prediction), as NetLLM's VP head.
+
+* :class:`VPTeacher` — the LLM backbone (SmolLM2-135M by default, frozen, LoRA rank 32 as NetLLM uses
+  for VP) fed with ``inputs_embeds``.
+* :class:`VPStudent` — the hybrid Mamba backbone of :mod:`agents.student`.
+* :class:`VPModelPolicy` — either one as a :class:`Policy` for ``mamba4net/VP-v0`` / ``evaluate_vp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
+
+from .base import BatchPolicy
+from .checkpoint import read_checkpoint, write_checkpoint
+
+PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_vp"
+PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_vp"
+
+
+@dataclass(frozen=True)
+class VPTeacherConfig:
+    backbone: str = "smollm2-135m"
+    lora_rank: int = 32  # NetLLM's rank for VP
+    lora_alpha: int = 32
+    history: int = HISTORY
+    future: int = FUTURE
+    scale_deg: float = 90.0
+
+
+@dataclass(frozen=True)
+class VPStudentConfig:
+    layers: str = "mmmmmmmmmmaa"
+    d_model: int = 256
+    d_state: int = 64
+    headdim: int = 64
+    expand: int = 2
+    ngroups: int = 1
+    d_conv: int = 4
+    attn_heads: int = 4
+    chunk: int = 64
+    history: int = HISTORY
+    future: int = FUTURE
+    scale_deg: float = 90.0
+
+    def backbone(self):
+        from .student import StudentConfig
+
+        return StudentConfig(layers=self.layers, d_model=self.d_model, d_state=self.d_state, headdim=self.headdim,
+                             expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv, attn_heads=self.attn_heads,
+                             chunk=self.chunk, max_len=self.history + self.future)
+
+
+class VPTokens(nn.Module):
+    def __init__(self, d: int, history: int, future: int, scale_deg: float):
+        super().__init__()
+        self.inp = nn.Linear(6, d)
+        self.query = nn.Parameter(torch.randn(future, d) * 0.02)
+        self.pos = nn.Embedding(history + future, d)
+        self.norm = nn.LayerNorm(d)
+        self.scale = scale_deg
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:  # (B, h, 3) unwrapped degrees -> (B, h + f, d)
+        rel = (hist - hist[:, -1:]) / self.scale
+        vel = torch.diff(hist, dim=1, prepend=hist[:, :1]) / self.scale
+        x = torch.cat([self.inp(torch.cat([rel, vel], -1)), self.query.expand(len(hist), -1, -1)], 1)
+        return self.norm(x + self.pos.weight[None, : x.shape[1]])
+
+
+class VPTeacher(nn.Module):
+    def __init__(self, cfg: VPTeacherConfig, backbone: nn.Module | None = None):
+        super().__init__()
+        from .teacher import load_backbone
+
+        self.cfg = cfg
+        backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        if cfg.lora_rank > 0:
+            from peft import LoraConfig, get_peft_model
+
+            backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
+                                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+        self.backbone = backbone
+        d = backbone.config.hidden_size
+        self.tokens = VPTokens(d, cfg.history, cfg.future, cfg.scale_deg)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        """(B, h, 3) unwrapped degrees -> (B, f, 3) offsets from the last history sample, degrees."""
+        h = self.backbone(inputs_embeds=self.tokens(hist)).last_hidden_state[:, self.cfg.history:]
+        return self.head(h) * self.cfg.scale_deg
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+
+
+class VPStudent(nn.Module):
+    def __init__(self, cfg: VPStudentConfig):
+        super().__init__()
+        from .student import HybridBackbone
+
+        self.cfg = cfg
+        self.backbone = HybridBackbone(cfg.backbone())
+        self.tokens = VPTokens(cfg.d_model, cfg.history, cfg.future, cfg.scale_deg)
+        self.head = nn.Linear(cfg.d_model, 3)
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        h = self.backbone(self.tokens(hist))[:, self.cfg.history:]
+        return self.head(h) * self.cfg.scale_deg
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach() for n, p in self.named_parameters()}
+
+
+def predict_degrees(model: nn.Module, history_deg: np.ndarray, batch: int = 2048, device: str = "cpu") -> np.ndarray:
+    """(B, h, 3) raw degrees -> (B, f, 3) predicted degrees, yaw wrapped."""
+    hist = unwrap_yaw(history_deg)
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(hist), batch):
+            h = torch.as_tensor(hist[i:i + batch], dtype=torch.float32, device=device)
+            out.append((model(h) + h[:, -1:]).float().cpu().numpy().astype(np.float64))
+    pred = np.concatenate(out) if out else np.zeros((0, model.cfg.future, 3))
+    pred[..., 2] = wrap_deg(pred[..., 2])
+    return pred
+
+
+def save_vp(model: nn.Module, folder: str | Path, extra: dict) -> Path:
+    kind = "vp-teacher" if isinstance(model, VPTeacher) else "vp-student"
+    tensors = {k: v.to(torch.bfloat16).cpu() for k, v in model.trainable_state().items()}
+    return write_checkpoint(folder, tensors, kind, model.cfg, {"task": "vp", **extra},
+                            weights="adapter.safetensors" if kind == "vp-teacher" else "model.safetensors")
+
+
+def load_vp(folder: str | Path, device: str = "cpu", backbone: nn.Module | None = None):
+    import json
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: no VP checkpoint; train one with `python -m distill.vp`")
+    kind = json.loads((folder / "config.json").read_text())["model"]
+    if kind == "vp-teacher":
+        weights, cfg, meta = read_checkpoint(folder, VPTeacherConfig, "python -m distill.vp --role teacher",
+                                             weights="adapter.safetensors")
+        model = VPTeacher(cfg, backbone)
+        model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    elif kind == "vp-student":
+        weights, cfg, meta = read_checkpoint(folder, VPStudentConfig, "python -m distill.vp --role student")
+        model = VPStudent(cfg)
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    else:
+        raise ValueError(f"{folder}/config.json: model {kind!r} is not a VP teacher or student")
+    return model.to(device).eval(), meta
+
+
+class VPModelPolicy(BatchPolicy):
+    """A VP teacher or student as a :class:`Policy` (observation = time + angles of the history)."""
+
+    def __init__(self, model: nn.Module, name: str, device: str = "cpu"):
+        self.model, self.name, self.device = model, name, device
+
+    def act_batch(self, obs, info=None):
+        return predict_degrees(self.model, np.asarray(obs, dtype=np.float64)[..., 1:], device=self.device).astype(np.float32)
