@@ -83,7 +83,9 @@ def _obs(batch, device, dtype, history=6):
     return torch.rand(batch, 6, history, device=device, dtype=dtype)
 
 
-def bench_student(cfg, batch: int, device, dtype, use_graph: bool) -> dict:
+def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int = EPISODE) -> dict:
+    """Median/p99 over ``EPISODE`` decisions; with ``horizon`` > EPISODE the episode first runs
+    ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1))."""
     from agents.student import ABRStudent
 
     model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
@@ -111,6 +113,12 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool) -> dict:
             inp["keep"].fill_(0.0 if i % EPISODE == 0 else 1.0)
             run()
 
+        if horizon > EPISODE:
+            inp["keep"].fill_(1.0)
+            for _ in range(horizon - EPISODE):
+                run()
+            lat = _time(lambda i: run(), device, iters=EPISODE, warmup=0)
+            return {**_summary(lat, batch), "path": path, "context_decisions": horizon}
         lat = _time(decision, device, iters=EPISODE)
     return {**_summary(lat, batch), "path": path}
 
@@ -210,6 +218,11 @@ def run(args) -> dict:
             key = f"b{b}-{'graph' if graph else 'eager'}"
             s_info["runs"][key] = bench_student(scfg, b, device, dtype, graph)
             print(f"student {key}: {s_info['runs'][key]}", flush=True)
+        for h in horizons:
+            if h > EPISODE:
+                key = f"long-b{b}-h{h}"
+                s_info["runs"][key] = bench_student(scfg, b, device, dtype, use_graph, horizon=h)
+                print(f"student {key}: {s_info['runs'][key]}", flush=True)
     del student
     result["models"]["student"] = s_info
     teachers = [t for t in args.teachers.split(",") if t]
@@ -286,13 +299,14 @@ def plot(result: dict, out: Path) -> None:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, m in result["models"].items():
-        pts: dict[int, list] = {}
+        pts: dict[tuple, list] = {}
         for key, run in m["runs"].items():
             if "context_decisions" in run:
-                pts.setdefault(run["batch"], []).append((run["context_decisions"], run["latency_ms_median"]))
-        for b, p in pts.items():
+                pts.setdefault((key.split("-b")[0], run["batch"]), []).append(
+                    (run["context_decisions"], run["latency_ms_median"]))
+        for (mode, b), p in pts.items():
             p.sort()
-            ax.plot(*zip(*p), marker="o", label=f"{name} kv b{b}")
+            ax.plot(*zip(*p), marker="o", label=f"{name} {mode} b{b}")
         s = [(run["batch"], run["latency_ms_median"]) for k, run in m["runs"].items() if "context_decisions" not in run]
         for b, lat in s:
             if name == "student" or "window" in str(m["runs"]):
