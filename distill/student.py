@@ -37,7 +37,7 @@ from agents.student import ABRStudent, StudentConfig, StudentPolicy, count_param
 from traces.atomic import staged_dir, write_text_atomic
 
 from .pool import load_pool
-from .teacher import WindowSampler, _load_state, _save_state
+from .teacher import WindowSampler, _load_state, _save_state, _state_notes
 
 EPISODE_KEYS = ("returns", "states", "prev", "timesteps", "mask", "target", "teacher")
 
@@ -212,23 +212,25 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     state_dir = out.parent / f".{out.name}.train_state"
-    step, dagger = 0, None
+    step, dagger, log_rows, dagger_log, done_seconds = 0, None, [], [], 0.0
     if (state_dir / "state.json").is_file():
         step = _load_state(state_dir, model, opt, rng)
         if (state_dir / "dagger.npz").is_file():
             with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
                 dagger = {k: saved[k] for k in saved.files}
+        notes = _state_notes(state_dir)  # the interrupted run's logs and time, so the metrics cover the whole run
+        log_rows, dagger_log, done_seconds = notes.get("log", []), notes.get("dagger", []), notes.get("seconds", 0.0)
         log(f"resumed from {state_dir} at step {step}")
     phases = np.linspace(0, args.steps, rounds + 2).round().astype(int)[1:]  # step at which each phase ends
-    log_rows, dagger_log = [], []
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - done_seconds
     data = pool_eps if dagger is None else concat_episodes(pool_eps, dagger)
 
     def save(at: int) -> None:  # the DAgger episodes travel in the same atomically replaced folder
         if d.main:
-            _save_state(state_dir, model, opt, at, rng, None if dagger is None else {"dagger": dagger})
+            _save_state(state_dir, model, opt, at, rng, None if dagger is None else {"dagger": dagger},
+                        notes={"log": log_rows, "dagger": dagger_log, "seconds": time.perf_counter() - t0})
 
     while step < args.steps:
         idx = rng.integers(len(data["mask"]), size=args.batch_size)[ddp.my_slice(args.batch_size, d)]

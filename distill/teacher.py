@@ -83,8 +83,9 @@ class WindowSampler:
 
 
 def _save_state(folder: Path, model, opt: torch.optim.Optimizer, step: int, rng,
-                arrays: dict[str, dict[str, np.ndarray]] | None = None) -> None:
-    """Resume state (weights, AdamW moments, RNG; plus any ``arrays`` as ``NAME.npz``), replaced atomically."""
+                arrays: dict[str, dict[str, np.ndarray]] | None = None, notes: dict | None = None) -> None:
+    """Resume state (weights, AdamW moments, RNG; plus any ``arrays`` as ``NAME.npz`` and JSON ``notes``
+    such as logs so far), replaced atomically."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.float().cpu() for k, v in model.trainable_state().items()}
@@ -103,8 +104,8 @@ def _save_state(folder: Path, model, opt: torch.optim.Optimizer, step: int, rng,
         save_file(tensors, str(tmp / "state.safetensors"))
         for name, group in (arrays or {}).items():
             np.savez(tmp / f"{name}.npz", **group)
-        (tmp / "state.json").write_text(json.dumps({"step": step, "opt_steps": opt_steps,
-                                                   "rng": rng.bit_generator.state}, default=int))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "opt_steps": opt_steps, "notes": notes or {},
+                                                   "rng": rng.bit_generator.state}, default=float))
 
 
 def _load_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, rng) -> int:
@@ -125,6 +126,10 @@ def _load_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, rng
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return int(meta["step"])
+
+
+def _state_notes(folder: Path) -> dict:
+    return json.loads((folder / "state.json").read_text()).get("notes", {})
 
 
 def evaluate_teacher(model: ABRTeacher, target_return: float, traces_name: str, device: str) -> dict:

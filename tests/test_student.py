@@ -156,8 +156,8 @@ def test_distill_with_dagger_resumes_exactly(tmp_path, setup):
     args = _args(setup, tmp_path / "b", init="cwr", save_every=15)
     real, calls = S._save_state, []
 
-    def save_then_stop(folder, model, opt, step, rng, arrays=None):
-        real(folder, model, opt, step, rng, arrays)
+    def save_then_stop(folder, model, opt, step, rng, arrays=None, **kw):
+        real(folder, model, opt, step, rng, arrays, **kw)
         calls.append(step)
         if step == 15:
             raise KeyboardInterrupt
@@ -170,6 +170,7 @@ def test_distill_with_dagger_resumes_exactly(tmp_path, setup):
         S._save_state = real
     assert calls == [10, 15]  # the DAgger round (phase end at step 10), then the periodic save
     resumed, m2 = train(args, teacher=teacher, log=lambda *_: None)
+    assert m2["dagger"] == metrics["dagger"]  # the DAgger log survives the interruption
     for (k, v), (_, v2) in zip(full.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-5, msg=k)
 
