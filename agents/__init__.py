@@ -102,7 +102,19 @@ def make_abr_agent(name: str, video, traces=None):
     return table[name](video)
 
 
-VP_AGENTS = ("lr", "velocity", "static", "track")
+VP_AGENTS = ("lr", "velocity", "static", "track", "teacher", "student")
+PRETRAINED_VP = {"teacher": Path(__file__).resolve().parent / "pretrained" / "teacher_vp",
+                 "student": Path(__file__).resolve().parent / "pretrained" / "student_vp"}
+
+
+def vp_model_available(name: str) -> tuple[bool, str]:
+    """Whether the shipped VP teacher / student can run here (without importing torch)."""
+    folder = PRETRAINED_VP[name]
+    if name == "teacher":
+        return teacher_available(folder)
+    if not (folder / "config.json").is_file():
+        return False, f"no checkpoint at {folder}"
+    return (True, "") if _installed("torch") else (False, "the student needs torch: pip install -e '.[torch]'")
 
 
 def make_vp_agent(name: str):
@@ -113,6 +125,10 @@ def make_vp_agent(name: str):
         from .vp_track import TrackVP
 
         return TrackVP()
+    if name in PRETRAINED_VP:
+        from .vp_llm import VPModelPolicy, load_vp
+
+        return VPModelPolicy(load_vp(PRETRAINED_VP[name])[0], name)
     table = {"lr": vp.LinearRegressionVP, "velocity": vp.VelocityVP, "static": vp.StaticVP}
     if name not in table:
         raise ValueError(f"unknown VP agent {name!r}; available: {', '.join(VP_AGENTS)}")

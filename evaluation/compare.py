@@ -200,7 +200,16 @@ def run_vp(args) -> dict:
         traces = load_viewport_dataset(args.traces)
         label = f"{args.traces} (all traces)"
     windows = make_windows(traces)
-    names = args.agents.split(",") if args.agents else list(VP_AGENTS)
+    from agents import PRETRAINED_VP, vp_model_available
+
+    names = args.agents.split(",") if args.agents else [n for n in VP_AGENTS if n not in PRETRAINED_VP]
+    if not args.agents:  # the shipped LLM teacher / Mamba student join when this install can run them
+        for name in PRETRAINED_VP:
+            ok, why = vp_model_available(name)
+            if ok:
+                names.append(name)
+            else:
+                print(f"NOTE: no {name} row ({why})", file=sys.stderr)
     unknown = [n for n in names if n not in VP_AGENTS]
     if unknown:
         raise SystemExit(f"unknown VP agent(s) {unknown}; available: {', '.join(VP_AGENTS)}")
