@@ -22,7 +22,6 @@ student is evaluated on ``--eval-traces`` and saved (``model.safetensors`` bf16 
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -34,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.student import ABRStudent, StudentConfig, StudentPolicy, count_parameters, save_student
-from traces.atomic import staged_dir, write_text_atomic
+from traces.atomic import write_csv_atomic, write_text_atomic
 
 from .pool import load_pool
 from .teacher import WindowSampler, _load_state, _save_state, _state_notes
@@ -287,11 +286,7 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
                               "teacher": args.teacher, "metrics": metrics, "code_version": _code_version(),
                               "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     if log_rows:
-        with staged_dir(out / "logs") as tmp:
-            with open(tmp / "log.csv", "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(log_rows[0]))
-                w.writeheader()
-                w.writerows(log_rows)
+        write_csv_atomic(out / "log.csv", log_rows)
     if state_dir.exists():
         shutil.rmtree(state_dir)
     ddp.cleanup(d)

@@ -14,7 +14,6 @@ records the numbers.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from agents.teacher import ABRTeacher, TeacherConfig, TeacherPolicy, save_teacher
-from traces.atomic import staged_dir, write_text_atomic
+from traces.atomic import staged_dir, write_csv_atomic, write_text_atomic
 
 from .pool import load_pool
 
@@ -216,11 +215,7 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
                               "metrics": metrics, "code_version": _code_version(),
                               "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     if log_rows:
-        with open(out / "log.csv.tmp", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(log_rows[0]))
-            w.writeheader()
-            w.writerows(log_rows)
-        (out / "log.csv.tmp").replace(out / "log.csv")
+        write_csv_atomic(out / "log.csv", log_rows)
     if state_dir.exists():
         import shutil
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -79,6 +78,18 @@ def _graph(fn, device):
     return graph.replay, out
 
 
+def _runner(fn, device, use_graph: bool, eager: str):
+    """``fn`` captured in a CUDA graph when asked and possible, else ``fn`` itself; and the path that
+    will run (a failed capture is reported, and the benchmark goes on eagerly)."""
+    if not use_graph:
+        return fn, eager
+    try:
+        replay, _ = _graph(fn, device)
+        return replay, f"cuda-graph{eager.removeprefix('eager')}"
+    except Exception as err:  # noqa: BLE001 - report the fallback, keep benchmarking
+        return fn, f"{eager} (graph capture failed: {type(err).__name__}: {str(err)[:200]})"
+
+
 def _obs(batch, device, dtype, history=6):
     return torch.rand(batch, 6, history, device=device, dtype=dtype)
 
@@ -98,15 +109,8 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     def step():
         return model.step(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], state, inp["keep"])
 
-    path = "eager"
     with torch.no_grad():
-        run = step
-        if use_graph:
-            try:
-                replay, _ = _graph(step, device)
-                run, path = replay, "cuda-graph"
-            except Exception as err:  # noqa: BLE001 - report the fallback, keep benchmarking
-                path = f"eager (graph capture failed: {type(err).__name__}: {str(err)[:200]})"
+        run, path = _runner(step, device, use_graph, "eager")
 
         def decision(i):
             inp["timesteps"].fill_(i % EPISODE)
@@ -147,15 +151,8 @@ def bench_teacher_window(model, batch: int, device, dtype, use_graph: bool) -> d
     def forward():
         return model(inp["returns"], inp["states"], inp["actions"], inp["timesteps"], None)[:, -1]
 
-    path = "eager (sdpa)"
     with torch.no_grad():
-        run = forward
-        if use_graph:
-            try:
-                replay, _ = _graph(forward, device)
-                run, path = replay, "cuda-graph (sdpa)"
-            except Exception as err:  # noqa: BLE001
-                path = f"eager (sdpa; graph capture failed: {type(err).__name__}: {str(err)[:200]})"
+        run, path = _runner(forward, device, use_graph, "eager (sdpa)")
         lat = _time(lambda i: run(), device, iters=EPISODE)
     return {**_summary(lat, batch), "path": path}
 

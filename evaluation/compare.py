@@ -30,14 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from traces.atomic import write_text_atomic
+from traces.atomic import write_csv_atomic, write_text_atomic
 
 COLUMNS = ("agent", "traces", "qoe", "of_optimum", "bitrate_mbps", "rebuffer_s", "smooth_mbps", "qoe_p10", "qoe_p50",
            "qoe_p90")
-
-
-def _write_csv(path: Path, cols, rows: list[dict]) -> None:
-    write_text_atomic(path, "\n".join([",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
 
 
 def format_table(rows: list[dict], title: str) -> str:
@@ -72,6 +68,18 @@ def _abr_data(args):
     return traces, video, notes
 
 
+def _runnable(candidates, available) -> list[str]:
+    """The names among ``candidates`` that ``available(name) -> (ok, why)`` accepts; a note for the others."""
+    names = []
+    for name in candidates:
+        ok, why = available(name)
+        if ok:
+            names.append(name)
+        else:
+            print(f"NOTE: no {name} row ({why})", file=sys.stderr)
+    return names
+
+
 def _has_gpu() -> bool:
     """Whether torch sees a CUDA device (False without torch; torch is imported only if installed)."""
     from agents import _installed
@@ -96,15 +104,14 @@ def run_abr(args) -> dict:
 
     names = args.agents.split(",") if args.agents else [n for n in ABR_AGENTS if n not in LEARNED_ABR_AGENTS]
     if not args.agents:  # the shipped learned agents join when this install can run them
-        for name, available in LEARNED_ABR_AGENTS.items():
-            ok, why = available()
+        def available(name):
+            ok, why = LEARNED_ABR_AGENTS[name]()
             if ok and name == "teacher" and not _has_gpu():
-                ok, why = False, ("135M-parameter teacher on the CPU: minutes per trace set; add it with "
-                                  "--agents bba,...,teacher or run on a GPU")
-            if ok:
-                names.append(name)
-            else:
-                print(f"NOTE: no {name} row ({why})", file=sys.stderr)
+                return False, ("135M-parameter teacher on the CPU: minutes per trace set; add it with "
+                               "--agents bba,...,teacher or run on a GPU")
+            return ok, why
+
+        names += _runnable(LEARNED_ABR_AGENTS, available)
     unknown = [n for n in names if n not in ABR_AGENTS]
     if unknown:
         raise SystemExit(f"unknown ABR agent(s) {unknown}; available: {', '.join(ABR_AGENTS)}")
@@ -204,12 +211,7 @@ def run_vp(args) -> dict:
 
     names = args.agents.split(",") if args.agents else [n for n in VP_AGENTS if n not in PRETRAINED_VP]
     if not args.agents:  # the shipped LLM teacher / Mamba student join when this install can run them
-        for name in PRETRAINED_VP:
-            ok, why = vp_model_available(name)
-            if ok:
-                names.append(name)
-            else:
-                print(f"NOTE: no {name} row ({why})", file=sys.stderr)
+        names += _runnable(PRETRAINED_VP, vp_model_available)
     unknown = [n for n in names if n not in VP_AGENTS]
     if unknown:
         raise SystemExit(f"unknown VP agent(s) {unknown}; available: {', '.join(VP_AGENTS)}")
@@ -229,7 +231,7 @@ def run_vp(args) -> dict:
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "vp_summary.csv", VP_COLUMNS, rows)
+    write_csv_atomic(out / "vp_summary.csv", rows, VP_COLUMNS)
     steps = runs[0].mae_per_step.shape[0] if runs else 0
     write_text_atomic(out / "vp_per_step.csv", "\n".join(
         ["step_s," + ",".join(f"{r.agent}_mae,{r.agent}_rmse" for r in runs)]
@@ -282,7 +284,7 @@ def run_cjs(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cols = ("agent", "seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s", "p90_jct_s", "makespan_s", "decisions")
-    _write_csv(out / "cjs_summary.csv", cols, rows)
+    write_csv_atomic(out / "cjs_summary.csv", rows, cols)
     result = {"env": "cjs", "seeds": list(seeds), "summary": rows, "eval_seconds": timings,
               "per_seed_mean_jct_s": {r.agent: [float(j.mean()) for j in r.jct_s] for r in runs},
               "date": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -47,7 +47,7 @@ def test_student_ddp_matches_single_process(tmp_path, pool):
               "--log-every", "1", "--eval-traces", "", "--device", "cpu"]
     _run("distill.student", [*common, "--out", str(tmp_path / "one")], 1)
     _run("distill.student", [*common, "--out", str(tmp_path / "two")], 2)
-    one, two = _losses(tmp_path / "one/logs/log.csv"), _losses(tmp_path / "two/logs/log.csv")
+    one, two = _losses(tmp_path / "one/log.csv"), _losses(tmp_path / "two/log.csv")
     assert len(one) == len(two) == 30 and one[-1] < one[0]
     np.testing.assert_allclose(two, one, rtol=1e-4)  # same global batch -> same gradients, up to float order
     assert (tmp_path / "two/model.safetensors").is_file() and not (tmp_path / ".two.train_state").exists()

@@ -31,3 +31,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_csv_atomic(path: str | os.PathLike, rows: list[dict], cols=None) -> None:
+    """``rows`` (dicts) as a CSV with header ``cols`` (default: the first row's keys), written atomically."""
+    cols = list(cols if cols is not None else (rows[0] if rows else []))
+    write_text_atomic(path, "\n".join([",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
