@@ -165,7 +165,7 @@ class ABRTeacher(nn.Module):
         a = self.embed_action(actions) + t
         x = self.norm(torch.stack([r, s, a], dim=2).reshape(B, 3 * W, -1))  # (B, 3W, d)
         attn = None if mask is None else mask.repeat_interleave(3, dim=1)  # None: every step real
-        h = self.backbone(inputs_embeds=x, attention_mask=attn).last_hidden_state  # (B, 3W, d)
+        h = self.backbone(inputs_embeds=x, attention_mask=attn, use_cache=False).last_hidden_state  # (B, 3W, d)
         return self.head(h.reshape(B, W, 3, -1)[:, :, 1])
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

@@ -42,6 +42,7 @@ class Args:
     patience: int = 4
     batch_size: int = 64
     lr: float = 3e-4
+    schedule: str = "constant"  # constant | cosine (linear warm-up over 3% of the steps, cosine to 0)
     seed: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     limit: int = 0  # use only the first N train/valid/test windows (smoke tests); 0 = all
@@ -61,6 +62,22 @@ def _windows(limit: int):
             w = Windows(*(getattr(w, f)[:limit] for f in ("history", "future", "history_t", "video", "user", "index")))
         out[split] = (w, *_targets(w))
     return out
+
+
+def _schedule(opt, kind: str, total_steps: int):
+    """Per-step learning-rate factor: ``constant`` or ``cosine`` (3% linear warm-up, cosine decay to 0)."""
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    if kind != "cosine":
+        raise SystemExit(f"--schedule {kind!r}: use constant or cosine")
+    warm = max(1, int(0.03 * total_steps))
+
+    def factor(step):
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def train(args: Args, teacher=None, backbone=None, log=print):
@@ -98,6 +115,7 @@ def train(args: Args, teacher=None, backbone=None, log=print):
         raise SystemExit(f"--role {args.role!r}: use teacher or student")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    sched = _schedule(opt, args.schedule, args.epochs * -(-len(xh) // args.batch_size))
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     best, best_state, bad, history = np.inf, None, 0, []
@@ -116,6 +134,7 @@ def train(args: Args, teacher=None, backbone=None, log=print):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            sched.step()
             total += float(loss.detach()) * len(idx)
         valid_mae = mae(predict_degrees(model, data["valid"][0].history, device=dev), data["valid"][0].future)
         history.append({"epoch": epoch + 1, "train_loss": total / len(perm), "valid_mae": valid_mae,

@@ -7,13 +7,16 @@ What is timed is one **decision** for a batch of sessions — the policy's whole
 inputs to the level logits (encoder, backbone, head), weights random, shapes real:
 
 * ``student`` — the default :class:`agents.student.ABRStudent` (10 Mamba-2 + 2 attention layers,
-  d 256), one recurrent ``step`` per decision, state carried in place. On CUDA the step is captured
-  in a CUDA graph (path ``cuda-graph``); ``eager`` is also reported.
+  d 256), one recurrent step per decision, state carried in place, by up to three implementations
+  (``--student-paths``): ``torch`` (the PyTorch ``step``), ``compiled`` (the same under
+  ``torch.compile``) and ``fused`` (:mod:`agents.student_kernels`: two Triton kernels per layer).
+  On CUDA each is captured in a CUDA graph (``cuda-graph`` in the path); ``torch`` also runs eagerly.
 * ``teacher`` — :class:`agents.teacher.ABRTeacher` around a SmolLM2-135M-shaped Llama (LoRA merged,
   i.e. no adapter overhead), two inference modes:
   ``window`` — NetLLM's: the last W=10 decisions (30 tokens) recomputed every decision (static shape:
-  CUDA-graph captured where possible); ``kv`` — 3 new tokens per decision appended to a KV cache of the
-  whole episode so far (its cost grows with the horizon).
+  CUDA-graph captured where possible, and with ``--compile-teachers`` also under ``torch.compile``:
+  best against best); ``kv`` — 3 new tokens per decision appended to a KV cache of the whole
+  episode so far (its cost grows with the horizon).
 * ``teacher-7b`` — the same around a Llama-2-7B-shaped backbone (the paper's NetLLM teacher).
 
 Per model and batch size: decisions per second and per-decision latency (median, p99) over a whole
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -94,23 +98,40 @@ def _obs(batch, device, dtype, history=6):
     return torch.rand(batch, 6, history, device=device, dtype=dtype)
 
 
-def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int = EPISODE) -> dict:
+def _compile(fn):
+    """``torch.compile`` without its own CUDA graphs (the caller captures one around the call)."""
+    return torch.compile(fn, dynamic=False)  # default mode: fusion, no autotuning, no CUDA graphs of its own
+
+
+def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int = EPISODE,
+                  impl: str = "torch") -> dict:
     """Median/p99 over ``EPISODE`` decisions; with ``horizon`` > EPISODE the episode first runs
-    ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1))."""
+    ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1)).
+    ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile) or ``fused``
+    (Triton kernels, :class:`agents.student_kernels.FusedStep`)."""
     from agents.student import ABRStudent
 
     model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
-    state = model.init_state(batch, device, dtype)
     inp = {"returns": torch.zeros(batch, device=device, dtype=dtype), "states": _obs(batch, device, dtype),
            "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),
            "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
            "keep": torch.ones(batch, device=device, dtype=dtype)}
+    if impl == "fused":
+        from agents.student_kernels import FusedStep
 
-    def step():
-        return model.step(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], state, inp["keep"])
+        fused = FusedStep(model, batch)
+
+        def step():
+            return fused.step(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], inp["keep"])
+    else:
+        state = model.init_state(batch, device, dtype)
+        core = _compile(model.step) if impl == "compiled" else model.step
+
+        def step():
+            return core(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], state, inp["keep"])
 
     with torch.no_grad():
-        run, path = _runner(step, device, use_graph, "eager")
+        run, path = _runner(step, device, use_graph, "eager" if impl == "torch" else f"eager ({impl})")
 
         def decision(i):
             inp["timesteps"].fill_(i % EPISODE)
@@ -142,17 +163,18 @@ def _teacher(backbone_name: str, device, dtype, window: int):
     return model.to(device=device, dtype=dtype).eval()
 
 
-def bench_teacher_window(model, batch: int, device, dtype, use_graph: bool) -> dict:
+def bench_teacher_window(model, batch: int, device, dtype, use_graph: bool, compiled: bool = False) -> dict:
     W = model.cfg.window
     inp = {"returns": torch.zeros(batch, W, device=device, dtype=dtype), "states": torch.rand(batch, W, 6, 6, device=device, dtype=dtype),
            "actions": torch.zeros(batch, W, dtype=torch.long, device=device),
            "timesteps": torch.arange(W, device=device).repeat(batch, 1)}
+    core = _compile(model) if compiled else model
 
     def forward():
-        return model(inp["returns"], inp["states"], inp["actions"], inp["timesteps"], None)[:, -1]
+        return core(inp["returns"], inp["states"], inp["actions"], inp["timesteps"], None)[:, -1]
 
     with torch.no_grad():
-        run, path = _runner(forward, device, use_graph, "eager (sdpa)")
+        run, path = _runner(forward, device, use_graph, "eager (sdpa, compiled)" if compiled else "eager (sdpa)")
         lat = _time(lambda i: run(), device, iters=EPISODE)
     return {**_summary(lat, batch), "path": path}
 
@@ -183,6 +205,16 @@ def bench_teacher_kv(model, batch: int, device, dtype, context: int, iters: int 
     return {**_summary(lat, batch), "path": "eager (sdpa, DynamicCache)", "context_decisions": context}
 
 
+def _guard(fn, *args, **kwargs) -> dict:
+    """Run one measurement; a failure (e.g. a compiler error) becomes a reported row, not a crash."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 - report and go on with the other rows
+        b = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("batch", 0)
+        return {"batch": b, "failed": f"{type(err).__name__}: {str(err)[:300]}", "decisions_per_s": 0.0,
+                "latency_ms_median": float("nan"), "latency_ms_p99": float("nan"), "path": "failed"}
+
+
 def param_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
@@ -210,15 +242,26 @@ def run(args) -> dict:
     if shipped.is_file() and not args.tiny:
         s_info["shipped_checkpoint_bytes"] = shipped.stat().st_size
     s_info["runs"] = {}
+    impls = [i for i in args.student_paths.split(",") if i]
+    bad = set(impls) - {"torch", "compiled", "fused"}
+    if bad:
+        raise SystemExit(f"--student-paths: unknown {sorted(bad)}; use torch, compiled, fused")
+    if "fused" in impls:
+        from agents.student_kernels import available
+
+        if not available(device):
+            print("student fused path skipped: needs triton and a CUDA device", flush=True)
+            impls.remove("fused")
     for b in batches:
-        for graph in ([True, False] if use_graph else [False]):
-            key = f"b{b}-{'graph' if graph else 'eager'}"
-            s_info["runs"][key] = bench_student(scfg, b, device, dtype, graph)
-            print(f"student {key}: {s_info['runs'][key]}", flush=True)
+        for impl in impls:
+            for graph in ([True, False] if use_graph and impl == "torch" else [use_graph]):
+                key = f"b{b}-{'graph' if graph else 'eager'}" + ("" if impl == "torch" else f"-{impl}")
+                s_info["runs"][key] = _guard(bench_student, scfg, b, device, dtype, graph, impl=impl)
+                print(f"student {key}: {s_info['runs'][key]}", flush=True)
         for h in horizons:
             if h > EPISODE:
                 key = f"long-b{b}-h{h}"
-                s_info["runs"][key] = bench_student(scfg, b, device, dtype, use_graph, horizon=h)
+                s_info["runs"][key] = bench_student(scfg, b, device, dtype, use_graph, horizon=h, impl=impls[-1])
                 print(f"student {key}: {s_info['runs'][key]}", flush=True)
     del student
     result["models"]["student"] = s_info
@@ -238,6 +281,10 @@ def run(args) -> dict:
             for graph in ([True, False] if use_graph else [False]):
                 key = f"window-b{b}-{'graph' if graph else 'eager'}"
                 info["runs"][key] = bench_teacher_window(model, b, device, dtype, graph)
+                print(f"{name} {key}: {info['runs'][key]}", flush=True)
+            if name in args.compile_teachers.split(","):
+                key = f"window-b{b}-{'graph' if use_graph else 'eager'}-compiled"
+                info["runs"][key] = _guard(bench_teacher_window, model, b, device, dtype, use_graph, compiled=True)
                 print(f"{name} {key}: {info['runs'][key]}", flush=True)
             for h in horizons:
                 if b * h * 3 > args.max_kv_tokens or (name == "llama2-7b" and h > EPISODE):
@@ -263,7 +310,8 @@ def ratios(result: dict) -> dict:
         r = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
         for key, run in t["runs"].items():
             b = run["batch"]
-            best_s = max(v["decisions_per_s"] for k, v in s["runs"].items() if v["batch"] == b)
+            best_s = max(v["decisions_per_s"] for k, v in s["runs"].items()
+                         if v["batch"] == b and "context_decisions" not in v)
             mode = key.split("-b")[0] + (f"-h{run['context_decisions']}" if "context_decisions" in run else "")
             best_t = max(v["decisions_per_s"] for k, v in t["runs"].items()
                          if v["batch"] == b and k.split("-b")[0] == key.split("-b")[0]
@@ -285,7 +333,10 @@ def plot(result: dict, out: Path) -> None:
         for key, run in m["runs"].items():
             if "context_decisions" in run:
                 continue
-            by_mode.setdefault(key.split("-b")[0] + key.split("-")[-1], []).append((run["batch"], run["decisions_per_s"]))
+            if run.get("failed"):
+                continue
+            mode = re.sub(r"(^|-)b\d+", "", key).strip("-")  # the key without its batch size
+            by_mode.setdefault(mode, []).append((run["batch"], run["decisions_per_s"]))
         for mode, pts in by_mode.items():
             pts.sort()
             ax.plot(*zip(*pts), marker="o", label=f"{name} {mode}")
@@ -335,9 +386,18 @@ def main(argv=None) -> None:
     p.add_argument("--max-kv-tokens", type=int, default=400_000, help="skip KV runs with batch*3*horizon above this")
     p.add_argument("--max-7b-batch", type=int, default=256)
     p.add_argument("--no-graph", action="store_true")
+    p.add_argument("--student-paths", default=None,
+                   help="student implementations: torch,compiled,fused (default: all three on CUDA, torch on CPU)")
+    p.add_argument("--compile-teachers", default=None,
+                   help="teachers also timed under torch.compile (default on CUDA: smollm2-135m; '' = none)")
     p.add_argument("--tiny", action="store_true", help="tiny student (the CI harness check)")
     p.add_argument("--out", default="results/bench")
     args = p.parse_args(argv)
+    cuda = args.device.startswith("cuda")
+    if args.student_paths is None:
+        args.student_paths = "torch,compiled,fused" if cuda else "torch"
+    if args.compile_teachers is None:
+        args.compile_teachers = "smollm2-135m" if cuda else ""
     if args.tasks != "abr":
         raise SystemExit("--tasks: only abr has a teacher and a student so far")
     result = run(args)

@@ -1,0 +1,60 @@
+"""The fused Triton step of the student equals its PyTorch step (Triton's interpreter, on the CPU).
+
+Run in a subprocess: ``TRITON_INTERPRET=1`` must be set before triton is imported, and must not leak
+into other tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import torch
+from agents.student import ABRStudent, StudentConfig
+from agents.student_kernels import FusedStep, available
+
+assert available("cpu")
+torch.manual_seed(0)
+# two groups, a window shorter than the episode (the KV ring wraps), attention between Mamba layers
+cfg = StudentConfig(layers="mmam", d_model=32, d_state=16, headdim=16, attn_heads=2, max_len=8, ngroups=2)
+model = ABRStudent(cfg).eval()
+B, T = 3, 14
+state = model.init_state(B)
+fused = FusedStep(model, B)
+worst = 0.0
+with torch.no_grad():
+    for t in range(T):
+        r, s = torch.randn(B), torch.rand(B, 6, 6)
+        a, ts = torch.randint(0, 7, (B,)), torch.full((B,), t)
+        keep = torch.ones(B)
+        if t == 0:
+            keep.zero_()
+        if t == 9:
+            keep[1] = 0.0  # row 1 starts a new episode mid-batch
+        ref = model.step(r, s, a, ts, state, keep)
+        out = fused.step(r, s, a, ts, keep)
+        worst = max(worst, float((ref - out).abs().max()))
+        assert torch.equal(ref.argmax(-1), out.argmax(-1)), t
+# the fused SSM state is the PyTorch state (Mamba layer 0)
+assert torch.allclose(fused.state[0]["ssm"], state[0]["ssm"], atol=1e-5)
+fused.reset_state()
+assert all(float(v.abs().sum()) == 0 for st in fused.state for v in st.values())
+print("max abs diff", worst)
+assert worst < 1e-5, worst
+try:
+    FusedStep(ABRStudent(StudentConfig(layers="m", d_model=48, headdim=16, d_state=16, attn_heads=2)), 1)
+except ValueError as err:
+    assert "power-of-two" in str(err)
+else:
+    raise AssertionError("a 48-wide model must be refused")
+"""
+
+
+def test_fused_step_equals_torch_step():
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "max abs diff" in res.stdout
