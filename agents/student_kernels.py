@@ -149,9 +149,11 @@ if triton is not None:
         tl.store(o_ptr + b * D + h * HD + e, tl.sum(pr[:, None] * vc, axis=0))
 
     @triton.jit
-    def _mixer_out(y_ptr, nw_ptr, wo_ptr, x_ptr, pos_ptr, keep_ptr, eps,
-                   D: tl.constexpr, DI: tl.constexpr, BO: tl.constexpr, NORM: tl.constexpr, POS: tl.constexpr):
-        """x[b, blk] += W_out[blk] · norm(y[b]); Mamba: gated RMSNorm first; attention: ring position + 1."""
+    def _mixer_out(y_ptr, nw_ptr, wo_ptr, x_ptr, pos_ptr, keep_ptr, t_ptr, eps,
+                   D: tl.constexpr, DI: tl.constexpr, BO: tl.constexpr, NORM: tl.constexpr, POS: tl.constexpr,
+                   TICK: tl.constexpr):
+        """x[b, blk] += W_out[blk] · norm(y[b]); Mamba: gated RMSNorm first; attention: ring position + 1;
+        the last layer's (``TICK``) also advances the step counter (no kernel reads it after this one)."""
         b = tl.program_id(0)
         blk = tl.program_id(1)
         offs = tl.arange(0, DI)
@@ -168,6 +170,9 @@ if triton is not None:
             if blk == 0:
                 keep = tl.load(keep_ptr + b)
                 tl.store(pos_ptr + b, tl.load(pos_ptr + b) * (keep > 0).to(tl.int64) + 1)
+        if TICK:
+            if (b == 0) & (blk == 0):
+                tl.store(t_ptr, tl.load(t_ptr) + 1)
 
 
 class FusedStep:
@@ -179,7 +184,8 @@ class FusedStep:
     step can be captured in a CUDA graph. ``reset_state()`` zeroes everything.
     """
 
-    def __init__(self, model, batch: int, block_k: int = 64, block_out: int = 32, num_warps: int = 4):
+    def __init__(self, model, batch: int, block_k: int = 64, block_out: int = 32, num_warps: int = 4,
+                 compile_io: bool = False):
         if triton is None:
             raise RuntimeError("the fused student step needs triton (pip install triton; a CUDA GPU)")
         from .student import AttentionMixer, MambaMixer
@@ -214,6 +220,15 @@ class FusedStep:
                                    "v": torch.zeros(batch, m.h, m.window, m.hd, device=dev),
                                    "pos": torch.zeros(batch, dtype=torch.int64, device=dev)})
         self._dummy_pos = torch.zeros(batch, dtype=torch.int64, device=dev)
+        # the token embedding and the head stay PyTorch; ``compile_io`` fuses them with torch.compile
+        self._tokens = model.tokens
+        self._head = self._final
+        if compile_io:
+            self._tokens = torch.compile(model.tokens, dynamic=False)
+            self._head = torch.compile(self._final, dynamic=False)
+
+    def _final(self, x):
+        return self.model.head(self.model.backbone.final_norm(x))
 
     def reset_state(self) -> None:
         self.t.zero_()
@@ -223,28 +238,31 @@ class FusedStep:
 
     def backbone_step(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, d) tokens -> final-normed hidden states; updates the state in place."""
-        x = x.contiguous().clone()
+        return self.model.backbone.final_norm(self._layers(x.contiguous().clone(), keep))
+
+    def _layers(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """All layers on ``x`` (batch, d), which is updated in place (the residual stream)."""
         keep = keep.contiguous()
         B, d = x.shape
-        for (kind, norm, m), st in zip(self.layers, self.state):
+        last = len(self.layers) - 1
+        for i, ((kind, norm, m), st) in enumerate(zip(self.layers, self.state)):
             if kind == "m":
                 _mamba_in[(B, m.H)](x, norm.weight, m.in_proj.weight, m.conv_weight, m.conv_bias, st["conv"],
                                     st["ssm"], m.dt_bias, m.A_log, m.D, keep, self.t, self.y, norm.eps,
                                     D=d, DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, BK=self.bk,
                                     num_warps=self.warps)
                 _mixer_out[(B, d // self.bo)](self.y, m.norm.weight, m.out_proj.weight, x, self._dummy_pos, keep,
-                                              m.norm.eps, D=d, DI=m.di, BO=self.bo, NORM=True, POS=False,
-                                              num_warps=self.warps)
+                                              self.t, m.norm.eps, D=d, DI=m.di, BO=self.bo, NORM=True, POS=False,
+                                              TICK=i == last, num_warps=self.warps)
             else:
                 _attn_in[(B, m.h)](x, norm.weight, m.q_proj.weight, m.k_proj.weight, m.v_proj.weight, st["k"],
                                    st["v"], st["pos"], keep, self.y, norm.eps, 1.0 / math.sqrt(m.hd),
                                    D=d, NH=m.h, HD=m.hd, W=m.window, BK=self.bk, num_warps=self.warps)
-                _mixer_out[(B, d // self.bo)](self.y, norm.weight, m.o_proj.weight, x, st["pos"], keep, norm.eps,
-                                              D=d, DI=d, BO=self.bo, NORM=False, POS=True, num_warps=self.warps)
-        self.t.add_(1)
-        return self.model.backbone.final_norm(x)
+                _mixer_out[(B, d // self.bo)](self.y, norm.weight, m.o_proj.weight, x, st["pos"], keep, self.t,
+                                              norm.eps, D=d, DI=d, BO=self.bo, NORM=False, POS=True,
+                                              TICK=i == last, num_warps=self.warps)
+        return x
 
     def step(self, returns, states, prev_actions, timesteps, keep):
-        m = self.model
-        x = m.tokens(returns, states, prev_actions, timesteps)
-        return m.head(self.backbone_step(x, keep))
+        x = self._tokens(returns, states, prev_actions, timesteps).contiguous()  # a fresh tensor: used in place
+        return self._head(self._layers(x, keep))

@@ -39,6 +39,12 @@ with torch.no_grad():
         assert torch.equal(ref.argmax(-1), out.argmax(-1)), t
 # the fused SSM state is the PyTorch state (Mamba layer 0)
 assert torch.allclose(fused.state[0]["ssm"], state[0]["ssm"], atol=1e-5)
+# the backbone alone (as a caller with its own tokens would use it); the step counter advances once
+with torch.no_grad():
+    h = torch.randn(B, cfg.d_model)
+    t_before = int(fused.t)
+    assert torch.allclose(fused.backbone_step(h, torch.ones(B)), model.backbone.step(h, state, torch.ones(B)), atol=1e-5)
+    assert int(fused.t) == t_before + 1 == T + 1
 fused.reset_state()
 assert all(float(v.abs().sum()) == 0 for st in fused.state for v in st.values())
 print("max abs diff", worst)
