@@ -235,6 +235,62 @@ def _guard(fn, *args, **kwargs) -> dict:
                 "latency_ms_median": float("nan"), "latency_ms_p99": float("nan"), "path": "failed"}
 
 
+def bench_vp_model(model, batch: int, device, dtype, use_graph: bool, compiled: bool) -> dict:
+    """One viewport prediction (10 history samples -> 20 future) for a batch: a single forward."""
+    hist = torch.randn(batch, model.cfg.history, 3, device=device, dtype=dtype) * 30
+    core = _compile(model) if compiled else model
+
+    def forward():
+        return core(hist)
+
+    with torch.no_grad():
+        run, path = _runner(forward, device, use_graph, "eager (compiled)" if compiled else "eager")
+        lat = _time(lambda i: run(), device, iters=EPISODE)
+    return {**_summary(lat, batch), "path": path}
+
+
+def run_vp(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
+    """VP: the default VP student (full forward over its 30 tokens) vs the VP teacher (SmolLM2 shape)."""
+    from agents.student import count_parameters
+    from agents.teacher import load_backbone
+    from agents.vp_llm import VPStudent, VPStudentConfig, VPTeacher, VPTeacherConfig
+
+    scfg = VPStudentConfig() if not args.tiny else VPStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
+                                                                  attn_heads=2)
+    names = {"smollm2-135m": "shape:smollm2-135m", "llama2-7b": "shape:llama2-7b", "tiny": "tiny-random"}
+    tname = [t for t in args.teachers.split(",") if t][0]
+    out = {}
+    for name in ("student", f"teacher-{tname}"):
+        if name == "student":
+            model = VPStudent(scfg)
+        else:
+            with torch.device(device):
+                prev = torch.get_default_dtype()
+                torch.set_default_dtype(dtype)
+                try:
+                    backbone = load_backbone(names[tname])
+                finally:
+                    torch.set_default_dtype(prev)
+            backbone.config._attn_implementation = "sdpa"
+            model = VPTeacher(VPTeacherConfig(backbone=names[tname], lora_rank=0), backbone)
+        model = model.to(device=device, dtype=dtype).eval()
+        info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
+        for b in batches:
+            for compiled in ([False, True] if args.compile_vp else [False]):
+                key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-compiled" if compiled else "")
+                info["runs"][key] = _guard(bench_vp_model, model, b, device, dtype, use_graph, compiled)
+                print(f"vp {name} {key}: {info['runs'][key]}", flush=True)
+        out[name] = info
+        del model
+    s, t = out["student"], out[f"teacher-{tname}"]
+    ratios = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
+    for b in batches:
+        best = [max(v["decisions_per_s"] for v in m["runs"].values() if v["batch"] == b) for m in (s, t)]
+        ratios[f"throughput_x_b{b}"] = best[0] / best[1] if best[1] else float("nan")
+    out["ratios"] = ratios
+    return out
+
+
 def param_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
@@ -254,6 +310,13 @@ def run(args) -> dict:
     from distill.pool import _code_version
 
     result["code_version"] = _code_version()
+    tasks = set(args.tasks.split(","))
+    if "vp" in tasks:
+        result["vp"] = run_vp(args, device, dtype, use_graph, batches)
+        print("vp ratios", json.dumps(result["vp"]["ratios"]), flush=True)
+    if "abr" not in tasks:
+        result["ratios"] = {}
+        return result
 
     student = ABRStudent(scfg).to(dtype)
     s_info = {"config": scfg.__dict__ if hasattr(scfg, "__dict__") else {}, "parameters": count_parameters(student),
@@ -397,7 +460,9 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
-    p.add_argument("--tasks", default="abr", help="only abr so far")
+    p.add_argument("--tasks", default="abr", help="abr, vp or abr,vp (cjs: no CJS models yet)")
+    p.add_argument("--compile-vp", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time both VP models under torch.compile (default: on CUDA)")
     p.add_argument("--batch-sizes", default="1,16,256")
     p.add_argument("--horizons", default="48,2000", help="KV-cache context lengths (decisions) for the teacher")
     p.add_argument("--teachers", default="smollm2-135m,llama2-7b")
@@ -415,10 +480,15 @@ def main(argv=None) -> None:
     cuda = args.device.startswith("cuda")
     if args.student_paths is None:
         args.student_paths = "torch,compiled,fused,fused-compiled" if cuda else "torch"
+    if args.compile_vp is None:
+        args.compile_vp = cuda
     if args.compile_teachers is None:
         args.compile_teachers = "smollm2-135m" if cuda else ""
-    if args.tasks != "abr":
-        raise SystemExit("--tasks: only abr has a teacher and a student so far")
+    tasks = set(args.tasks.split(","))
+    if "cjs" in tasks:
+        raise SystemExit("--tasks cjs: there is no CJS teacher or student yet (the CJS policy work is open)")
+    if not tasks or tasks - {"abr", "vp"}:
+        raise SystemExit(f"--tasks {args.tasks!r}: use abr, vp or abr,vp")
     result = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -427,7 +497,7 @@ def main(argv=None) -> None:
         plot(result, out)
     except ImportError:
         print("matplotlib is not installed: bench.json written, plots skipped")
-    print(json.dumps(result["ratios"], indent=2))
+    print(json.dumps({"abr": result["ratios"], "vp": result.get("vp", {}).get("ratios")}, indent=2))
 
 
 if __name__ == "__main__":

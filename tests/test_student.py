@@ -213,7 +213,7 @@ def test_bench_harness_cpu(tmp_path):
     from evaluation.bench import main
 
     main(["--device", "cpu", "--dtype", "fp32", "--tiny", "--teachers", "tiny", "--batch-sizes", "1,2",
-          "--horizons", "4", "--out", str(tmp_path)])
+          "--horizons", "4", "--tasks", "abr,vp", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "bench.json").read_text())
     assert set(res["models"]) == {"student", "teacher-tiny"}
     runs = res["models"]["teacher-tiny"]["runs"]
@@ -221,3 +221,8 @@ def test_bench_harness_cpu(tmp_path):
     assert all(r["decisions_per_s"] > 0 and r["latency_ms_p99"] >= r["latency_ms_median"] * 0.5 for r in runs.values())
     assert 0 < res["ratios"]["teacher-tiny"]["storage_fraction"] < 1
     assert {p.name for p in tmp_path.glob("*.png")} == {"throughput_vs_batch.png", "latency_vs_horizon.png", "storage.png"}
+    vp = res["vp"]
+    assert {"b1-eager", "b2-eager"} == set(vp["student"]["runs"]) == set(vp["teacher-tiny"]["runs"])
+    assert vp["ratios"]["throughput_x_b2"] > 0 and 0 < vp["ratios"]["storage_fraction"] < 1
+    with pytest.raises(SystemExit, match="no CJS teacher"):
+        main(["--device", "cpu", "--tiny", "--tasks", "cjs", "--out", str(tmp_path / "cjs")])
