@@ -135,14 +135,14 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair")
+CJS_AGENTS = ("fifo", "fair", "wfair")
 
 
 def make_cjs_agent(name: str):
     """Build a cluster-scheduling agent by name."""
     from . import cjs
 
-    table = {"fifo": cjs.FIFO, "fair": cjs.Fair}
+    table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")
     return table[name]()

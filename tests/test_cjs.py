@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from agents.cjs import FIFO, Fair
+from agents.cjs import FIFO, Fair, WeightedFair
 from envs.cjs import CJSConfig, CJSEnv, CJSFlatten
 from envs.cjs.core import executor_intervals
 from traces import TraceFormatError
@@ -157,3 +157,22 @@ def test_fair_beats_fifo_on_the_standard_workload(tpch):
     fifo = np.mean([run(env, FIFO(), seed=s)[0]["mean_jct_s"] for s in (0, 1)])
     fair = np.mean([run(env, Fair(), seed=s)[0]["mean_jct_s"] for s in (0, 1)])
     assert fair < fifo
+
+
+def test_weighted_fair_generalises_fair(tpch):
+    """exponent 0 with Fair's order acts exactly like Fair; the default (size-weighted shares, least
+    work first) changes the schedule and still completes every job."""
+    env = CJSEnv(SMALL)
+    obs, info = env.reset(seed=5)
+    fair, wf0, steps = Fair(), WeightedFair(0.0, order="deficit"), 0
+    term = False
+    while not term:
+        a = fair.act(obs, info)
+        assert np.array_equal(a, wf0.act(obs, info)), steps
+        obs, _, term, _, info = env.step(a)
+        steps += 1
+    base = info["mean_jct_s"]
+    info, _, _ = run(env, WeightedFair(), seed=5)
+    assert info["jobs_done"] == SMALL.num_jobs and info["mean_jct_s"] != base
+    with pytest.raises(ValueError, match="least-work"):
+        WeightedFair(order="shortest")
