@@ -1,13 +1,14 @@
-"""Throughput, latency and storage of the ABR teacher vs the Mamba student, on one device and dtype.
+"""Throughput, latency and storage of the teacher vs the Mamba student (ABR; VP), on one device and dtype.
 
-    python -m evaluation.bench [--device cuda|cpu] [--tasks abr] [--batch-sizes 1,16,256]
-        [--horizons 48,2000] [--teachers smollm2-135m,llama2-7b] [--out results/bench]
+    python -m evaluation.bench [--device cuda|cpu] [--tasks abr,vp] [--batch-sizes 1,16,256]
+        [--horizons 48,2000] [--teachers smollm2-135m,llama2-7b] [--student-paths ...]
+        [--compile-teachers smollm2-135m] [--out results/bench]
 
-What is timed is one **decision** for a batch of sessions — the policy's whole forward from its
-inputs to the level logits (encoder, backbone, head), weights random, shapes real:
+What is timed for ABR is one **decision** for a batch of sessions — the policy's whole forward from
+its inputs to the level logits (encoder, backbone, head), weights random, shapes real:
 
 * ``student`` — the default :class:`agents.student.ABRStudent` (10 Mamba-2 + 2 attention layers,
-  d 256), one recurrent step per decision, state carried in place, by up to three implementations
+  d 256), one recurrent step per decision, state carried in place, by up to four implementations
   (``--student-paths``): ``torch`` (the PyTorch ``step``), ``compiled`` (the same under
   ``torch.compile``), ``fused`` (:mod:`agents.student_kernels`: two Triton kernels per layer) and
   ``fused-compiled`` (those kernels; embedding and head under ``torch.compile``).
@@ -21,10 +22,13 @@ inputs to the level logits (encoder, backbone, head), weights random, shapes rea
 * ``teacher-7b`` — the same around a Llama-2-7B-shaped backbone (the paper's NetLLM teacher).
 
 Per model and batch size: decisions per second and per-decision latency (median, p99) over a whole
-48-decision ABR episode; for ``kv`` the latency at each ``--horizons`` context length (the cache is
-pre-filled to that many decisions, then decisions are timed); peak device memory. Storage: bytes of
-the parameters at the benchmark dtype (what must be loaded), and for the student the shipped
-checkpoint's file size when one exists. Output: ``OUT/bench.json`` and three plots.
+48-decision ABR episode (each decision's inputs are written before its clock starts, for every
+model); for ``kv`` the latency at each ``--horizons`` context length (the cache is pre-filled to
+that many decisions, then decisions are timed); peak device memory. Storage: bytes of the parameters
+at the benchmark dtype (what must be loaded), and for the student the shipped checkpoint's file size
+when one exists. ``--tasks vp`` adds one viewport prediction (a 30-token forward) for the VP student
+and the VP teacher (plain and compiled). CJS has no teacher or student yet. Output: ``OUT/bench.json``
+and three plots.
 """
 
 from __future__ import annotations
@@ -118,14 +122,9 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile), ``fused``
     (Triton kernels, :class:`agents.student_kernels.FusedStep`) or ``fused-compiled`` (those kernels,
     with the token embedding and head under torch.compile); the fused ones at their fastest of 2/4/8
-    warps per program."""
+    warps per program × output blocks of 16/32 rows (``impl@warps@block`` runs one setting)."""
     from agents.student import ABRStudent
 
-    model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
-    inp = {"returns": torch.zeros(batch, device=device, dtype=dtype), "states": _obs(batch, device, dtype),
-           "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),
-           "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
-           "keep": torch.ones(batch, device=device, dtype=dtype)}
     if impl.startswith("fused") and "@" not in impl:
         best = None
         for warps in (2, 4, 8):  # a small launch-config sweep; the fastest is reported, with its setting
@@ -134,6 +133,11 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
                 if best is None or run["decisions_per_s"] > best["decisions_per_s"]:
                     best = run
         return best
+    model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
+    inp = {"returns": torch.zeros(batch, device=device, dtype=dtype), "states": _obs(batch, device, dtype),
+           "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),
+           "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
+           "keep": torch.ones(batch, device=device, dtype=dtype)}
     if "@" in impl:
         from agents.student_kernels import FusedStep
 
