@@ -21,9 +21,7 @@ simulator's completion times, averaged over seeds; median and p90 over all jobs;
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -163,18 +161,12 @@ def run_abr(args) -> dict:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    buf = [",".join(COLUMNS)]
-    for subset, rs in (("all", rows), ("clean", clean_rows or [])):
-        for r in rs:
-            buf.append(",".join(str(r[c]) for c in COLUMNS) + f",{subset}")
-    buf[0] += ",subset"
-    write_text_atomic(out / "abr_summary.csv", "\n".join(buf) + "\n")
-    with open(out / "abr_per_trace.csv.tmp", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["trace", *[r.agent for r in runs]])
-        for i, name in enumerate(traces.names):
-            w.writerow([name, *[f"{r.per_trace_qoe[i]:.6f}" for r in runs]])
-    os.replace(out / "abr_per_trace.csv.tmp", out / "abr_per_trace.csv")
+    write_csv_atomic(out / "abr_summary.csv", [{**r, "subset": subset} for subset, rs in
+                                               (("all", rows), ("clean", clean_rows or [])) for r in rs],
+                     [*COLUMNS, "subset"])
+    write_csv_atomic(out / "abr_per_trace.csv",
+                     [{"trace": name, **{r.agent: f"{r.per_trace_qoe[i]:.6f}" for r in runs}}
+                      for i, name in enumerate(traces.names)], ["trace", *[r.agent for r in runs]])
     result = {
         "env": "abr", "traces": traces.name, "synthetic": traces.synthetic, "video": video.name,
         "summary": rows, "summary_clean": clean_rows,

@@ -74,3 +74,15 @@ def test_save_is_atomic_on_bad_input(tmp_path):
     with pytest.raises(ValueError, match="missing arrays"):
         save_pool(tmp_path / "x", {"obs": np.zeros(3)}, {})
     assert not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_csv_writer_quotes_and_replaces_atomically(tmp_path):
+    import csv
+
+    from traces.atomic import write_csv_atomic
+
+    path = tmp_path / "t.csv"
+    path.write_text("old\n")
+    write_csv_atomic(path, [{"trace": "a,b \"c\"", "qoe": 1.5}, {"trace": "d", "qoe": -2}], ["trace", "qoe"])
+    assert list(csv.reader(path.open())) == [["trace", "qoe"], ["a,b \"c\"", "1.5"], ["d", "-2"]]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no temp file left behind

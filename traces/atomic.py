@@ -35,5 +35,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_csv_atomic(path: str | os.PathLike, rows: list[dict], cols=None) -> None:
     """``rows`` (dicts) as a CSV with header ``cols`` (default: the first row's keys), written atomically."""
+    import csv
+    import io
+
     cols = list(cols if cols is not None else (rows[0] if rows else []))
-    write_text_atomic(path, "\n".join([",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")  # quotes fields that hold commas or quotes (trace names may)
+    w.writerow(cols)
+    w.writerows([r[c] for c in cols] for r in rows)
+    write_text_atomic(path, buf.getvalue())
