@@ -28,8 +28,9 @@ Token layout (deviation from the teacher, stated): the teacher spends three toke
 decision**, so one recurrent step yields one decision.
 
 Kernels: this module is pure PyTorch. ``mamba-ssm``'s fused kernels are not used (not installable on
-the machines we run on; see docs/STUDENT.md); the step path is the one that matters for inference and
-is captured whole in a CUDA graph on GPUs.
+the machines we run on; see docs/STUDENT.md). For inference on a GPU, :mod:`agents.student_kernels`
+runs the same step as two Triton kernels per layer (equal to this one to float tolerance);
+:class:`StudentPolicy` uses it on CUDA when triton is installed.
 """
 
 from __future__ import annotations
@@ -324,10 +325,15 @@ class StudentPolicy(BatchPolicy):
 
     name = "student"
 
-    def __init__(self, model: ABRStudent, target_return: float, device: str = "cpu"):
+    def __init__(self, model: ABRStudent, target_return: float, device: str = "cpu", fused: bool | None = None):
+        """``fused``: step with the Triton kernels of :mod:`agents.student_kernels` (default: when the
+        device is CUDA and triton is installed); otherwise the PyTorch step."""
+        from .student_kernels import available
+
         self.model = model.eval()
         self.target_return = float(target_return)
         self.device = device
+        self.fused = available(device) and torch.device(device).type == "cuda" if fused is None else bool(fused)
         self.reset()
 
     def reset(self, seed=None):
@@ -341,7 +347,12 @@ class StudentPolicy(BatchPolicy):
         B = obs.shape[0]
         if B != self.batch:
             self.batch = B
-            self.state = self.model.init_state(B, self.device)
+            if self.fused:
+                from .student_kernels import FusedStep
+
+                self.state = FusedStep(self.model, B)
+            else:
+                self.state = self.model.init_state(B, self.device)
             self.rtg = np.zeros(B, np.float32)
             self.prev = np.full(B, self.model.cfg.levels, np.int64)
         step = np.asarray(info["step"], dtype=np.int64)
@@ -349,10 +360,13 @@ class StudentPolicy(BatchPolicy):
         self.rtg = np.where(new, self.target_return, self.rtg - np.where(new, 0.0, np.asarray(info.get("qoe", 0.0))))
         self.prev = np.where(new, self.model.cfg.levels, self.prev)
         dev = self.device
-        logits = self.model.step(torch.as_tensor(self.rtg, dtype=torch.float32, device=dev),
-                                 torch.as_tensor(obs, device=dev), torch.as_tensor(self.prev, device=dev),
-                                 torch.as_tensor(step, device=dev), self.state,
-                                 torch.as_tensor(~new, dtype=torch.float32, device=dev))
+        args = (torch.as_tensor(self.rtg, dtype=torch.float32, device=dev), torch.as_tensor(obs, device=dev),
+                torch.as_tensor(self.prev, device=dev), torch.as_tensor(step, device=dev))
+        keep = torch.as_tensor(~new, dtype=torch.float32, device=dev)
+        if self.fused:
+            logits = self.state.step(*args, keep)
+        else:
+            logits = self.model.step(*args, self.state, keep)
         act = logits.argmax(-1).cpu().numpy()
         self.prev = act.astype(np.int64)
         return act

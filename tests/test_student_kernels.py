@@ -64,3 +64,29 @@ def test_fused_step_equals_torch_step():
                          timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "max abs diff" in res.stdout
+
+
+POLICY = r"""
+import numpy as np
+import torch
+from agents.student import ABRStudent, StudentConfig, StudentPolicy
+from evaluation.abr import evaluate_abr
+from traces import load_abr_traces, load_abr_video
+
+torch.manual_seed(1)
+model = ABRStudent(StudentConfig(layers="mam", d_model=32, d_state=16, headdim=16, attn_heads=2, max_len=16))
+traces, video = load_abr_traces("fcc-test").subset(range(3)), load_abr_video("video1")
+runs = [evaluate_abr(StudentPolicy(model, 40.0, fused=f), traces, video, keep_obs=True) for f in (False, True)]
+assert StudentPolicy(model, 40.0).fused is False  # the automatic choice on a CPU: the PyTorch step
+a, b = (r.records["action"] for r in runs)
+assert np.array_equal(a, b), (a != b).sum()
+print("same actions", a.shape)
+"""
+
+
+def test_policy_with_fused_step_plays_like_the_pytorch_step():
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", POLICY], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "same actions" in res.stdout

@@ -1,9 +1,11 @@
 """The fused Triton step against the PyTorch step on a real GPU (the CPU test runs Triton's serial
 interpreter, which cannot show races between programs): default student size, batch 1/16/256, 120
 decisions with random per-row resets; float32 (max |Δ logits|) and bfloat16 (action agreement).
+With MAMBA4NET_DATA set, also the shipped student as a policy on fcc-test, fused vs PyTorch step.
 
     python3 scripts/device/check_fused.py [OUT_JSON]
 """
+import os
 
 import json
 import sys
@@ -41,6 +43,21 @@ for dtype in (torch.float32, torch.bfloat16):
 fp32 = [r for r in report["runs"] if r["dtype"] == "torch.float32"]
 report["fp32_ok"] = all(r["max_abs_diff"] < 1e-3 for r in fp32)
 print("fp32 equal to 1e-3:", report["fp32_ok"])
+if os.environ.get("MAMBA4NET_DATA"):
+    import numpy as np
+
+    from agents.student import StudentPolicy, load_student
+    from evaluation.abr import evaluate_abr
+    from traces import load_abr_traces, load_abr_video
+
+    model, meta = load_student(device=dev)
+    traces, video = load_abr_traces("fcc-test"), load_abr_video("video1")
+    runs = {f: evaluate_abr(StudentPolicy(model, meta["target_return"], device=dev, fused=f), traces, video,
+                            keep_obs=True) for f in (False, True)}
+    same = float(np.mean(runs[False].records["action"] == runs[True].records["action"]))
+    report["policy_fcc_test"] = {"qoe_torch": runs[False].summary()["qoe"], "qoe_fused": runs[True].summary()["qoe"],
+                                 "action_agreement": same}
+    print(report["policy_fcc_test"], flush=True)
 if len(sys.argv) > 1:
     with open(sys.argv[1], "w") as f:
         json.dump(report, f, indent=2)
