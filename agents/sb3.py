@@ -34,21 +34,17 @@ class PensieveExtractor(BaseFeaturesExtractor):
     throughput / download-time histories and the next chunk sizes, 128-unit linears over the scalars."""
 
     def __init__(self, observation_space: gym.spaces.Box, width: int = 128, levels: int = 6):
+        from .teacher import add_pensieve_layers, pensieve_width
+
         rows, history = observation_space.shape
-        conv_len = (history - 3) * width * 2 + (levels - 3) * width
-        super().__init__(observation_space, features_dim=3 * width + conv_len)
-        self.levels = levels
-        self.scalar = nn.Linear(3, 3 * width)
-        self.thr, self.dly, self.size = (nn.Conv1d(1, width, 4) for _ in range(3))
+        super().__init__(observation_space, features_dim=pensieve_width(history, levels, width))
+        add_pensieve_layers(self, history, levels, width)
         self.act = nn.ReLU()
-        self.register_buffer("scalar_rows", torch.tensor([0, 1, 5]), persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        n = obs.shape[0]
-        parts = [self.scalar(obs[:, :, -1].index_select(1, self.scalar_rows)),
-                 self.thr(obs[:, 2:3, :]).reshape(n, -1), self.dly(obs[:, 3:4, :]).reshape(n, -1),
-                 self.size(obs[:, 4:5, : self.levels]).reshape(n, -1)]
-        return self.act(torch.cat(parts, -1))
+        from .teacher import pensieve_features
+
+        return self.act(pensieve_features(self, obs))
 
 
 class CJSGraphExtractor(BaseFeaturesExtractor):

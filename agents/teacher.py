@@ -103,29 +103,45 @@ def load_backbone(name: str) -> nn.Module:
     return lm.model if hasattr(lm, "model") else lm
 
 
+def pensieve_width(history: int, levels: int, width: int) -> int:
+    """Width of :func:`pensieve_features`: the scalars' linear plus the three convs' flattened outputs."""
+    return 3 * width + (history - 3) * width * 2 + (levels - 3) * width
+
+
+def add_pensieve_layers(module: nn.Module, history: int, levels: int, width: int) -> int:
+    """Give ``module`` Pensieve's trunk (Mao et al. 2017): a linear over the scalars (last bitrate,
+    buffer, chunks left) and 1-D convs (kernel 4) over the throughput / download-time histories and
+    the next chunk sizes. Shared by the teacher/student encoder and the SB3 extractor (same parameter
+    names in every checkpoint). Returns the width of :func:`pensieve_features`."""
+    module.scalar = nn.Linear(3, 3 * width)
+    module.thr = nn.Conv1d(1, width, 4)
+    module.dly = nn.Conv1d(1, width, 4)
+    module.size = nn.Conv1d(1, width, 4)
+    module.levels = levels
+    # rows of the scalars, as a device buffer: indexing with a Python list would copy from the host
+    # on every call, which CUDA-graph capture forbids
+    module.register_buffer("scalar_rows", torch.tensor([0, 1, 5]), persistent=False)
+    return pensieve_width(history, levels, width)
+
+
+def pensieve_features(module: nn.Module, s: torch.Tensor) -> torch.Tensor:
+    """(N, 6, H) observations -> the trunk's concatenated outputs (before any activation)."""
+    n = s.shape[0]
+    return torch.cat([module.scalar(s[:, :, -1].index_select(1, module.scalar_rows)),
+                      module.thr(s[:, 2:3, :]).reshape(n, -1), module.dly(s[:, 3:4, :]).reshape(n, -1),
+                      module.size(s[:, 4:5, : module.levels]).reshape(n, -1)], -1)
+
+
 class ABRStateEncoder(nn.Module):
     """Pensieve-style features of the (6, H) ABR observation -> one vector of width ``out``."""
 
     def __init__(self, history: int, levels: int, width: int, out: int):
         super().__init__()
-        self.scalar = nn.Linear(3, 3 * width)  # last bitrate, buffer, chunks left
-        self.thr = nn.Conv1d(1, width, 4)
-        self.dly = nn.Conv1d(1, width, 4)
-        self.size = nn.Conv1d(1, width, 4)
-        conv_len = (history - 3) * width * 2 + (levels - 3) * width
-        self.proj = nn.Sequential(nn.LeakyReLU(), nn.Linear(3 * width + conv_len, out))
-        self.levels = levels
-        # rows of the scalars, as a device buffer: indexing with a Python list would copy from the host
-        # on every call, which CUDA-graph capture forbids
-        self.register_buffer("scalar_rows", torch.tensor([0, 1, 5]), persistent=False)
+        features = add_pensieve_layers(self, history, levels, width)
+        self.proj = nn.Sequential(nn.LeakyReLU(), nn.Linear(features, out))
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:  # (N, 6, H) -> (N, out)
-        n = s.shape[0]
-        scalars = self.scalar(s[:, :, -1].index_select(1, self.scalar_rows))
-        thr = self.thr(s[:, 2:3, :]).reshape(n, -1)
-        dly = self.dly(s[:, 3:4, :]).reshape(n, -1)
-        size = self.size(s[:, 4:5, : self.levels]).reshape(n, -1)
-        return self.proj(torch.cat([scalars, thr, dly, size], -1))
+        return self.proj(pensieve_features(self, s))
 
 
 class ABRTeacher(nn.Module):
