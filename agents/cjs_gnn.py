@@ -7,7 +7,8 @@ summary pools the jobs. The stage head scores every stage slot (masked softmax, 
 from the global summary); the limit head scores parallelism limits 1..E for the chosen stage's job
 (masked to limits above its executors).
 
-Training (``python -m agents.cjs_gnn``): behaviour cloning of a heuristic (Fair) for a warm start,
+Training (``python -m agents.cjs_gnn``): behaviour cloning of a heuristic (``--imitate fair|wfair``)
+for a warm start,
 then REINFORCE with Decima's time-based baseline — several rollouts of one workload, each decision's
 return-to-go compared with the others' at the same wall-clock time — and an entropy bonus, on shorter
 episodes (``--jobs``). The checkpoint kept is the best mean JCT on validation seeds.
@@ -38,6 +39,8 @@ class GNNConfig:
     node_features: int = 5
     job_features: int = 6
     num_executors: int = 50
+    max_stages: int = 20  # stage slots per job (the env's max_stages)
+    stage_position: bool = True  # a learned embedding of the stage's slot (heuristics break ties by it)
 
 
 def _mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -50,6 +53,7 @@ class DecimaGNN(nn.Module):
         self.cfg = cfg
         H = cfg.hidden
         self.node_in = _mlp(cfg.node_features, H, H)
+        self.stage_pos = nn.Embedding(cfg.max_stages, H) if cfg.stage_position else None
         self.msg = _mlp(H, H, H)
         self.job = _mlp(H + cfg.job_features, H, H)
         self.glob = _mlp(H, H, H)
@@ -64,7 +68,10 @@ class DecimaGNN(nn.Module):
         jobf = obs["job_features"]  # (B, J, G)
         B, J, S, _ = x.shape
         live = (x[..., 0] > 0) | (x[..., 2] > 0) | (x[..., 3] > 0)  # (B, J, S) stages with work left
-        h0 = self.node_in(x) * live[..., None]
+        h0 = self.node_in(x)
+        if self.stage_pos is not None:
+            h0 = h0 + self.stage_pos.weight[:S]
+        h0 = h0 * live[..., None]
         h = h0
         for _ in range(self.cfg.rounds):
             h = h0 + self.msg(adj @ h) * live[..., None]  # children -> parents
@@ -177,7 +184,8 @@ def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[DecimaGNN, dict]:
 class Args:
     out: str = "agents/pretrained/cjs_gnn"  # checkpoint folder
     jobs: int = 50  # jobs per training episode (shorter than the 200 of evaluation, as Decima's curriculum)
-    bc_episodes: int = 6  # Fair episodes to imitate
+    imitate: str = "fair"  # the heuristic of the warm start: fair | wfair
+    bc_episodes: int = 6  # episodes of that heuristic to imitate
     bc_epochs: int = 4
     iterations: int = 10  # REINFORCE iterations after the warm start
     rollouts: int = 4  # rollouts of one workload per iteration (time-based baseline)
@@ -191,19 +199,31 @@ class Args:
 
 
 def _stack(obs_list: list[dict], acts: np.ndarray):
-    """Batch observations (trimmed to the last present job slot of the batch) and remap the slots."""
-    small, slots = trim({k: np.stack([o[k] for o in obs_list]) for k in OBS_KEYS}, acts[:, 0])
-    return to_tensors(small), torch.as_tensor(slots), torch.as_tensor(acts[:, 1])
+    """Batch trimmed observations (each cut at its own last present job, see :func:`_rollout`): pad
+    them to the batch's widest, and move each "wait" slot to the padded index."""
+    K = max(o["job_features"].shape[0] for o in obs_list)
+    S = obs_list[0]["node_features"].shape[1]
+    out = {}
+    for k in ("node_features", "adjacency", "job_features", "limit_mask"):
+        out[k] = np.stack([np.pad(o[k], [(0, K - o[k].shape[0])] + [(0, 0)] * (o[k].ndim - 1)) for o in obs_list])
+    out["stage_mask"] = np.stack([np.concatenate([np.pad(o["stage_mask"][:-1], (0, (K - o["job_features"].shape[0]) * S)),
+                                                  o["stage_mask"][-1:]]) for o in obs_list])
+    widths = np.asarray([o["job_features"].shape[0] for o in obs_list])
+    slots = np.where(acts[:, 0] == widths * S, K * S, acts[:, 0])
+    return to_tensors(out), torch.as_tensor(slots), torch.as_tensor(acts[:, 1])
 
 
 def _rollout(env, policy, seed: int):
+    """One episode; observations are kept trimmed to their present job slots (a full padded one is
+    ~50 KB, most of it empty), actions remapped to match."""
     obs, info = env.reset(seed=seed)
     traj_obs, acts, rewards, times = [], [], [], []
     term = False
     while not term:
         a = policy.act(obs, info)
-        traj_obs.append(obs)
-        acts.append(a)
+        small, slot = trim(obs, np.asarray([a[0]]))
+        traj_obs.append(small)
+        acts.append([int(slot[0]), int(a[1])])
         times.append(env.sim.now)
         obs, r, term, _, info = env.step(a)
         rewards.append(r)
@@ -225,7 +245,7 @@ def _mean_jct(model, env, seeds) -> float:
 
 
 def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
-    from agents.cjs import Fair
+    from agents import make_cjs_agent
     from envs.cjs import CJSConfig, CJSEnv
 
     torch.manual_seed(args.seed)
@@ -238,10 +258,12 @@ def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     history = []
-    # 1) behaviour cloning of Fair
+    # 1) behaviour cloning of a heuristic
+    if args.imitate not in ("fair", "wfair"):
+        raise SystemExit(f"--imitate {args.imitate!r}: use fair or wfair")
     obs_all, act_all = [], []
     for ep in range(args.bc_episodes):
-        o, a, *_ = _rollout(env, Fair(), seed=10_000 + ep)
+        o, a, *_ = _rollout(env, make_cjs_agent(args.imitate), seed=10_000 + ep)
         obs_all += o
         act_all.append(a)
     acts = np.concatenate(act_all)
