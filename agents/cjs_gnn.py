@@ -41,6 +41,7 @@ class GNNConfig:
     num_executors: int = 50
     max_stages: int = 20  # stage slots per job (the env's max_stages)
     stage_position: bool = True  # a learned embedding of the stage's slot (heuristics break ties by it)
+    wait_from_jobs: bool = True  # the "wait" score also sees each job (wait when no job wants more)
 
 
 def _mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -59,6 +60,7 @@ class DecimaGNN(nn.Module):
         self.glob = _mlp(H, H, H)
         self.stage_head = _mlp(3 * H + cfg.node_features, H, 1)
         self.wait_head = _mlp(H, H, 1)
+        self.wait_job = _mlp(2 * H, H, 1) if cfg.wait_from_jobs else None
         self.limit_head = _mlp(2 * H, H, cfg.num_executors)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +82,11 @@ class DecimaGNN(nn.Module):
         z = self.glob(y.sum(1))  # (B, H)
         stage_in = torch.cat([h, y[:, :, None].expand(-1, -1, S, -1), z[:, None, None].expand(-1, J, S, -1), x], -1)
         stage = self.stage_head(stage_in).reshape(B, J * S)
-        logits = torch.cat([stage, self.wait_head(z)], -1)
+        wait = self.wait_head(z)
+        if self.wait_job is not None:  # minus a soft maximum over jobs of how much each wants executors
+            want = self.wait_job(torch.cat([y, z[:, None].expand(-1, J, -1)], -1))[..., 0]  # (B, J)
+            wait = wait - torch.logsumexp(want.masked_fill(present[..., 0] == 0, -1e9), -1, keepdim=True)
+        logits = torch.cat([stage, wait], -1)
         logits = logits.masked_fill(obs["stage_mask"] == 0, -1e9)
         limits = self.limit_head(torch.cat([y, z[:, None].expand(-1, J, -1)], -1))
         return logits, limits
