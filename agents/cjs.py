@@ -26,35 +26,6 @@ class FIFO(BatchPolicy):
         return np.asarray([slots[0] if len(slots) else J * S, E - 1])
 
 
-class Fair(BatchPolicy):
-    """Dynamic partition: each job in the system gets at most ⌈executors / jobs⌉ executors.
-
-    The job furthest below its share that has a schedulable stage gets its first schedulable stage at
-    limit = share (a job's own idle executors may always return to work); when every such job is at
-    its share, the free executors wait for the next event.
-    """
-
-    name = "fair"
-
-    def act(self, obs, info=None):
-        J, S = _split(obs)
-        mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S)
-        jobs = np.asarray(obs["job_features"])
-        E = np.asarray(obs["limit_mask"]).shape[-1]
-        present = jobs[:, 0] > 0
-        n_jobs = int(present.sum())
-        share = int(np.ceil(E / max(n_jobs, 1)))
-        executors = np.rint(jobs[:, 1] * E).astype(np.int64)
-        idle_local = np.rint(jobs[:, 5] * E).astype(np.int64)
-        candidates = np.flatnonzero(mask.any(1) & ((executors < share) | (idle_local > 0)))
-        if len(candidates) == 0:
-            return np.asarray([J * S, 0])  # everyone has its share: wait
-        k = candidates[np.argmin(executors[candidates] - idle_local[candidates])]  # ties: the oldest
-        stage = int(np.flatnonzero(mask[k])[0])
-        # limit: the share, or one above the job's executors (the env's floor) when it already has them
-        return np.asarray([k * S + stage, min(max(share, executors[k] + 1), E) - 1])
-
-
 class WeightedFair(BatchPolicy):
     """Fair with shares weighted by each job's remaining work: ``share_k = ⌈E · w_k / Σ w⌉``,
     ``w_k = remaining_work_k ^ exponent`` (at least 1 executor).
@@ -63,8 +34,7 @@ class WeightedFair(BatchPolicy):
     the one with the least remaining work first, ``order="deficit"`` the one furthest below its own
     share (the smallest executors / share ratio; ties: the oldest), as Fair does; the job gets its
     first schedulable stage at limit = its share, and when every job with work is at its share the
-    free executors wait, as in Fair. ``WeightedFair(0, order="deficit")`` is :class:`Fair` exactly
-    (tested). The defaults — shares ∝ √work (bigger jobs get more executors) served least work
+    free executors wait, as in Fair; :class:`Fair` is ``WeightedFair(0, order="deficit")``. The defaults — shares ∝ √work (bigger jobs get more executors) served least work
     first — were picked on training workload seeds 0–5 from exponents {0, 0.25, 0.5, 0.75} × both
     orders, not on the held-out evaluation seeds (docs/CJS.md).
     """
@@ -100,3 +70,18 @@ class WeightedFair(BatchPolicy):
             k = candidates[np.argmin(jobs[candidates, 4])]
         stage = int(np.flatnonzero(mask[k])[0])
         return np.asarray([k * S + stage, min(max(int(share[k]), executors[k] + 1), E) - 1])
+
+
+class Fair(WeightedFair):
+    """Dynamic partition: each job in the system gets at most ⌈executors / jobs⌉ executors.
+
+    The job furthest below its share that has a schedulable stage gets its first schedulable stage at
+    limit = share (a job's own idle executors may always return to work); when every such job is at
+    its share, the free executors wait for the next event. (:class:`WeightedFair` with equal weights
+    and Fair's order.)
+    """
+
+    name = "fair"
+
+    def __init__(self):
+        super().__init__(exponent=0.0, order="deficit")

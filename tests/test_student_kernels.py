@@ -58,12 +58,17 @@ else:
 """
 
 
-def test_fused_step_equals_torch_step():
+def _interpreted(script: str) -> str:
+    """Run ``script`` in a fresh interpreter with Triton's CPU interpreter on; its stdout."""
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "max abs diff" in res.stdout
+    return res.stdout
+
+
+def test_fused_step_equals_torch_step():
+    assert "max abs diff" in _interpreted(SCRIPT)
 
 
 POLICY = r"""
@@ -85,8 +90,4 @@ print("same actions", a.shape)
 
 
 def test_policy_with_fused_step_plays_like_the_pytorch_step():
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", POLICY], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "same actions" in res.stdout
+    assert "same actions" in _interpreted(POLICY)
