@@ -172,18 +172,29 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     return {**_summary(lat, batch), "path": path}
 
 
-def _teacher(backbone_name: str, device, dtype, window: int):
-    from agents.teacher import ABRTeacher, TeacherConfig, load_backbone
+TEACHER_SHAPES = {"smollm2-135m": "shape:smollm2-135m", "llama2-7b": "shape:llama2-7b", "tiny": "tiny-random"}
+
+
+def _backbone(backbone_name: str, device, dtype):
+    """A random-weight teacher backbone built directly on ``device`` at ``dtype`` (a 7B shape too), SDPA."""
+    from agents.teacher import load_backbone
 
     with torch.device(device):
         prev = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)  # build the (possibly 7B) backbone directly at the bench dtype
+        torch.set_default_dtype(dtype)
         try:
             backbone = load_backbone(backbone_name)
         finally:
             torch.set_default_dtype(prev)
     backbone.config._attn_implementation = "sdpa"
-    model = ABRTeacher(TeacherConfig(backbone=backbone_name, lora_rank=0, window=window, max_timestep=4096), backbone)
+    return backbone
+
+
+def _teacher(backbone_name: str, device, dtype, window: int):
+    from agents.teacher import ABRTeacher, TeacherConfig
+
+    model = ABRTeacher(TeacherConfig(backbone=backbone_name, lora_rank=0, window=window, max_timestep=4096),
+                       _backbone(backbone_name, device, dtype))
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -256,27 +267,18 @@ def bench_vp_model(model, batch: int, device, dtype, use_graph: bool, compiled: 
 def run_vp(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
     """VP: the default VP student (full forward over its 30 tokens) vs the VP teacher (SmolLM2 shape)."""
     from agents.student import count_parameters
-    from agents.teacher import load_backbone
     from agents.vp_llm import VPStudent, VPStudentConfig, VPTeacher, VPTeacherConfig
 
     scfg = VPStudentConfig() if not args.tiny else VPStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
                                                                   attn_heads=2)
-    names = {"smollm2-135m": "shape:smollm2-135m", "llama2-7b": "shape:llama2-7b", "tiny": "tiny-random"}
     tname = [t for t in args.teachers.split(",") if t][0]
     out = {}
     for name in ("student", f"teacher-{tname}"):
         if name == "student":
             model = VPStudent(scfg)
         else:
-            with torch.device(device):
-                prev = torch.get_default_dtype()
-                torch.set_default_dtype(dtype)
-                try:
-                    backbone = load_backbone(names[tname])
-                finally:
-                    torch.set_default_dtype(prev)
-            backbone.config._attn_implementation = "sdpa"
-            model = VPTeacher(VPTeacherConfig(backbone=names[tname], lora_rank=0), backbone)
+            backbone = TEACHER_SHAPES[tname]
+            model = VPTeacher(VPTeacherConfig(backbone=backbone, lora_rank=0), _backbone(backbone, device, dtype))
         model = model.to(device=device, dtype=dtype).eval()
         info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
         for b in batches:
@@ -353,8 +355,7 @@ def run(args) -> dict:
     result["models"]["student"] = s_info
     teachers = [t for t in args.teachers.split(",") if t]
     for name in teachers:
-        backbone = {"smollm2-135m": "shape:smollm2-135m", "llama2-7b": "shape:llama2-7b",
-                    "tiny": "tiny-random"}[name]
+        backbone = TEACHER_SHAPES[name]
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
