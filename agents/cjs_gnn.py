@@ -8,8 +8,9 @@ from the global summary); the limit head scores parallelism limits 1..E for the 
 (masked to limits above its executors).
 
 Training (``python -m agents.cjs_gnn``): behaviour cloning of a heuristic (``--imitate fair|wfair``)
-for a warm start,
-then REINFORCE with Decima's time-based baseline — several rollouts of one workload, each decision's
+for a warm start, DAgger rounds (``--dagger-rounds``: the GNN schedules, the heuristic labels the
+states it visits, they join the training set — a clone alone drifts into states the heuristic never
+shows it), then REINFORCE with Decima's time-based baseline — several rollouts of one workload, each decision's
 return-to-go compared with the others' at the same wall-clock time — and an entropy bonus, on shorter
 episodes (``--jobs``). The checkpoint kept is the best mean JCT on validation seeds.
 """
@@ -48,15 +49,44 @@ def _mlp(i: int, h: int, o: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(i, h), nn.LeakyReLU(), nn.Linear(h, o))
 
 
+class DAGEncoder(nn.Module):
+    """Stage embeddings with child→parent message passing, and a summary per job (Decima's first two
+    levels). Shared by :class:`DecimaGNN` and the LLM / Mamba schedulers of :mod:`agents.cjs_llm`."""
+
+    def __init__(self, hidden: int, rounds: int, node_features: int, job_features: int, max_stages: int,
+                 stage_position: bool = True):
+        super().__init__()
+        H = hidden
+        self.rounds = rounds
+        self.node_in = _mlp(node_features, H, H)
+        self.stage_pos = nn.Embedding(max_stages, H) if stage_position else None
+        self.msg = _mlp(H, H, H)
+        self.job = _mlp(H + job_features, H, H)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage embeddings (B, J, S, H) and job summaries (B, J, H) (zero for absent jobs)."""
+        x = obs["node_features"]  # (B, J, S, F)
+        adj = obs["adjacency"].float()  # (B, J, S, S): [i, j] = i is a parent of j
+        jobf = obs["job_features"]  # (B, J, G)
+        S = x.shape[2]
+        live = (x[..., 0] > 0) | (x[..., 2] > 0) | (x[..., 3] > 0)  # (B, J, S) stages with work left
+        h0 = self.node_in(x)
+        if self.stage_pos is not None:
+            h0 = h0 + self.stage_pos.weight[:S]
+        h0 = h0 * live[..., None]
+        h = h0
+        for _ in range(self.rounds):
+            h = h0 + self.msg(adj @ h) * live[..., None]  # children -> parents
+        y = self.job(torch.cat([h.sum(2), jobf], -1)) * jobf[..., 0:1]  # absent jobs -> 0
+        return h, y
+
+
 class DecimaGNN(nn.Module):
     def __init__(self, cfg: GNNConfig = GNNConfig()):
         super().__init__()
         self.cfg = cfg
         H = cfg.hidden
-        self.node_in = _mlp(cfg.node_features, H, H)
-        self.stage_pos = nn.Embedding(cfg.max_stages, H) if cfg.stage_position else None
-        self.msg = _mlp(H, H, H)
-        self.job = _mlp(H + cfg.job_features, H, H)
+        self.enc = DAGEncoder(H, cfg.rounds, cfg.node_features, cfg.job_features, cfg.max_stages, cfg.stage_position)
         self.glob = _mlp(H, H, H)
         self.stage_head = _mlp(3 * H + cfg.node_features, H, 1)
         self.wait_head = _mlp(H, H, 1)
@@ -65,20 +95,10 @@ class DecimaGNN(nn.Module):
 
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns masked stage logits (B, J·S + 1) and limit logits (B, J, E) (unmasked)."""
-        x = obs["node_features"]  # (B, J, S, F)
-        adj = obs["adjacency"].float()  # (B, J, S, S): [i, j] = i is a parent of j
-        jobf = obs["job_features"]  # (B, J, G)
+        x = obs["node_features"]
         B, J, S, _ = x.shape
-        live = (x[..., 0] > 0) | (x[..., 2] > 0) | (x[..., 3] > 0)  # (B, J, S) stages with work left
-        h0 = self.node_in(x)
-        if self.stage_pos is not None:
-            h0 = h0 + self.stage_pos.weight[:S]
-        h0 = h0 * live[..., None]
-        h = h0
-        for _ in range(self.cfg.rounds):
-            h = h0 + self.msg(adj @ h) * live[..., None]  # children -> parents
-        present = jobf[..., 0:1]  # (B, J, 1)
-        y = self.job(torch.cat([h.sum(2), jobf], -1)) * present  # (B, J, H)
+        h, y = self.enc(obs)
+        present = obs["job_features"][..., 0:1]  # (B, J, 1)
         z = self.glob(y.sum(1))  # (B, H)
         stage_in = torch.cat([h, y[:, :, None].expand(-1, -1, S, -1), z[:, None, None].expand(-1, J, S, -1), x], -1)
         stage = self.stage_head(stage_in).reshape(B, J * S)
@@ -118,63 +138,84 @@ def trim(obs: dict, slots: np.ndarray | None = None):
     return out, slots
 
 
-def action_logp(model: DecimaGNN, obs_t: dict[str, torch.Tensor], slots: torch.Tensor, limits: torch.Tensor):
-    """Log-probabilities and entropies of (stage slot, limit-1) actions under ``model``."""
-    logits, lim_logits = model(obs_t)
+def action_logp(model: nn.Module, obs_t: dict[str, torch.Tensor], slots: torch.Tensor, limits: torch.Tensor,
+                out: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """Log-probabilities and entropies of (stage slot, limit-1) actions under ``model`` (or under its
+    already computed ``out`` = (stage logits, limit logits))."""
+    logits, lim_logits = model(obs_t) if out is None else out
     dist = torch.distributions.Categorical(logits=logits)
     logp = dist.log_prob(slots)
     ent = dist.entropy()
-    S = obs_t["node_features"].shape[2]
-    J = obs_t["node_features"].shape[1]
-    wait = slots == J * S
-    job = torch.clamp(slots // S, max=J - 1)
-    ll = lim_logits[torch.arange(len(slots)), job]  # (B, E)
-    lmask = obs_t["limit_mask"][torch.arange(len(slots)), job]
-    ll = ll.masked_fill(lmask == 0, -1e9)
+    ll = _limit_logits_at(lim_logits, obs_t, slots)
+    wait = slots == obs_t["node_features"].shape[1] * obs_t["node_features"].shape[2]
     ldist = torch.distributions.Categorical(logits=ll)
     logp = logp + torch.where(wait, torch.zeros_like(logp), ldist.log_prob(limits))
     ent = ent + torch.where(wait, torch.zeros_like(ent), ldist.entropy())
     return logp, ent
 
 
+def _limit_logits_at(lim_logits: torch.Tensor, obs_t: dict[str, torch.Tensor], slots: torch.Tensor) -> torch.Tensor:
+    """The masked limit logits (B, E) of each row's chosen stage's job (any job for "wait")."""
+    J, S = obs_t["node_features"].shape[1:3]
+    rows = torch.arange(len(slots), device=slots.device)
+    job = torch.clamp(slots // S, max=J - 1)
+    return lim_logits[rows, job].masked_fill(obs_t["limit_mask"][rows, job] == 0, -1e9)
+
+
 class GNNScheduler(BatchPolicy):
-    """The trained GNN as a :class:`~agents.base.Policy`: samples (``greedy=False``) or takes the mode."""
+    """A trained scheduler as a :class:`~agents.base.Policy`: samples (``greedy=False``) or takes the
+    mode. Any model with :class:`DecimaGNN`'s forward contract works (the GNN, or the LLM teacher and
+    Mamba student of :mod:`agents.cjs_llm`); :meth:`act_list` decides for several environments in one
+    forward pass (observations trimmed to their present jobs, padded to the widest)."""
 
     name = "decima-gnn"
 
-    def __init__(self, folder: str | Path | None = PRETRAINED, model: DecimaGNN | None = None, greedy: bool = True,
-                 seed: int = 0):
+    def __init__(self, folder: str | Path | None = PRETRAINED, model: nn.Module | None = None, greedy: bool = True,
+                 seed: int = 0, device: str | torch.device = "cpu", forward=None, name: str | None = None):
         if model is None:
             model, self.meta = load_checkpoint(folder)
         self.model = model.eval()
         self.greedy = greedy
+        self.device = torch.device(device)
+        self.forward = forward or self.model  # e.g. a CUDA-graph runner around the model
         self.gen = torch.Generator().manual_seed(seed)
+        if name:
+            self.name = name
 
     def reset(self, seed=None):
         super().reset(seed)
         if seed is not None:
             self.gen.manual_seed(int(seed))
 
-    @torch.no_grad()
     def act(self, obs, info=None):
-        J, S = np.asarray(obs["node_features"]).shape[:2]
-        small, _ = trim(obs)
-        o = to_tensors(small)
-        logits, lim = self.model(o)
+        return self.act_list([obs])[0]
+
+    @torch.no_grad()
+    def act_list(self, obs_list: list[dict], infos=None) -> list[np.ndarray]:
+        J, S = np.asarray(obs_list[0]["node_features"]).shape[:2]
+        arrays, _ = pad_stack([trim(o)[0] for o in obs_list])
+        K = arrays["job_features"].shape[1]
+        o = to_tensors(arrays, self.device)
+        logits, lim = self.forward(o)
+        logits = logits.float()
         if self.greedy:
-            slot = int(logits[0].argmax())
+            slot = logits.argmax(-1)
         else:
-            slot = int(torch.multinomial(torch.softmax(logits[0], -1), 1, generator=self.gen))
-        K = o["node_features"].shape[1]
-        if slot == K * S:
-            return np.asarray([J * S, 0])
-        ll = lim[0, slot // S].masked_fill(o["limit_mask"][0, slot // S] == 0, -1e9)
-        limit = int(ll.argmax()) if self.greedy else int(torch.multinomial(torch.softmax(ll, -1), 1, generator=self.gen))
-        return np.asarray([slot, limit])
+            slot = torch.multinomial(torch.softmax(logits.cpu(), -1), 1, generator=self.gen)[:, 0].to(logits.device)
+        rows = torch.arange(len(obs_list), device=logits.device)
+        job = torch.clamp(slot // S, max=K - 1)
+        ll = lim[rows, job].float().masked_fill(o["limit_mask"][rows, job] == 0, -1e9)
+        if self.greedy:
+            limit = ll.argmax(-1)
+        else:
+            limit = torch.multinomial(torch.softmax(ll.cpu(), -1), 1, generator=self.gen)[:, 0]
+        slot, limit = slot.cpu().numpy(), limit.cpu().numpy()
+        return [np.asarray([J * S, 0]) if sl == K * S else np.asarray([sl, li]) for sl, li in zip(slot, limit)]
 
 
 def save_checkpoint(model: DecimaGNN, folder: str | Path, extra: dict) -> Path:
-    return write_checkpoint(folder, model.state_dict(), "decima-gnn", model.cfg, extra)
+    return write_checkpoint(folder, {k: v.detach().cpu() for k, v in model.state_dict().items()}, "decima-gnn",
+                            model.cfg, extra)
 
 
 def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[DecimaGNN, dict]:
@@ -193,6 +234,11 @@ class Args:
     imitate: str = "fair"  # the heuristic of the warm start: fair | wfair
     bc_episodes: int = 6  # episodes of that heuristic to imitate
     bc_epochs: int = 4
+    dagger_rounds: int = 0  # rounds of: GNN rollouts labelled by the heuristic, then refit on all data
+    dagger_episodes: int = 4  # episodes rolled out per round (side by side, one batched forward per decision)
+    dagger_epochs: int = 3  # epochs over the aggregated data per round
+    dagger_beta: float = 0.5  # round r follows the heuristic at each decision with probability beta^r
+    init: str = ""  # start from this checkpoint folder (its config) instead of a fresh model; skips cloning
     iterations: int = 10  # REINFORCE iterations after the warm start
     rollouts: int = 4  # rollouts of one workload per iteration (time-based baseline)
     lr: float = 1e-3
@@ -202,38 +248,71 @@ class Args:
     val_jobs: int = 100  # jobs per validation workload (200 at evaluation; shorter to keep training cheap)
     seed: int = 0
     threads: int = 0
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _stack(obs_list: list[dict], acts: np.ndarray):
-    """Batch trimmed observations (each cut at its own last present job, see :func:`_rollout`): pad
-    them to the batch's widest, and move each "wait" slot to the padded index."""
-    K = max(o["job_features"].shape[0] for o in obs_list)
+def pad_stack(obs_list: list[dict]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Batch trimmed observations (each cut at its own last present job): pad them to the batch's
+    widest (absent jobs, the wait option moved to the end); also returns each one's width."""
+    widths = np.asarray([o["job_features"].shape[0] for o in obs_list])
+    K = int(widths.max())
     S = obs_list[0]["node_features"].shape[1]
     out = {}
     for k in ("node_features", "adjacency", "job_features", "limit_mask"):
         out[k] = np.stack([np.pad(o[k], [(0, K - o[k].shape[0])] + [(0, 0)] * (o[k].ndim - 1)) for o in obs_list])
-    out["stage_mask"] = np.stack([np.concatenate([np.pad(o["stage_mask"][:-1], (0, (K - o["job_features"].shape[0]) * S)),
-                                                  o["stage_mask"][-1:]]) for o in obs_list])
-    widths = np.asarray([o["job_features"].shape[0] for o in obs_list])
+    out["stage_mask"] = np.stack([np.concatenate([np.pad(o["stage_mask"][:-1], (0, (K - w) * S)), o["stage_mask"][-1:]])
+                                  for o, w in zip(obs_list, widths)])
+    return out, widths
+
+
+def _stack(obs_list: list[dict], acts: np.ndarray, device="cpu"):
+    """:func:`pad_stack` as tensors, with each action's "wait" slot moved to the padded index."""
+    out, widths = pad_stack(obs_list)
+    K = out["job_features"].shape[1]
+    S = out["node_features"].shape[2]
     slots = np.where(acts[:, 0] == widths * S, K * S, acts[:, 0])
-    return to_tensors(out), torch.as_tensor(slots), torch.as_tensor(acts[:, 1])
+    return to_tensors(out, device), torch.as_tensor(slots, device=device), torch.as_tensor(acts[:, 1], device=device)
 
 
-def _rollout(env, policy, seed: int):
-    """One episode; observations are kept trimmed to their present job slots (a full padded one is
-    ~50 KB, most of it empty), actions remapped to match."""
-    obs, info = env.reset(seed=seed)
-    traj_obs, acts, rewards, times = [], [], [], []
-    term = False
-    while not term:
-        a = policy.act(obs, info)
-        small, slot = trim(obs, np.asarray([a[0]]))
-        traj_obs.append(small)
-        acts.append([int(slot[0]), int(a[1])])
-        times.append(env.sim.now)
-        obs, r, term, _, info = env.step(a)
-        rewards.append(r)
-    return traj_obs, np.asarray(acts), np.asarray(rewards), np.asarray(times), float(info["mean_jct_s"])
+def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True) -> list[dict]:
+    """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
+    batched :meth:`GNNScheduler.act_list` call when it has one) and steps. With ``expert``, the
+    recorded action is the expert's label of each state and the executed one is the expert's with
+    probability ``follow``, else the policy's (DAgger; the coin is seeded by the workload seed).
+    Returns per env: trimmed observations, actions (slot remapped to the trimmed layout, limit − 1),
+    rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions."""
+    def ask(pol, obs_list, infos):
+        if hasattr(pol, "act_list"):
+            return pol.act_list(obs_list, infos)
+        return [pol.act(o, i) for o, i in zip(obs_list, infos)]
+
+    obs, info = zip(*[e.reset(seed=int(s)) for e, s in zip(envs, seeds)])
+    obs, info = list(obs), list(info)
+    coins = [np.random.default_rng(int(s)) for s in seeds]
+    out = [{"obs": [], "acts": [], "rewards": [], "times": []} for _ in envs]
+    active = list(range(len(envs)))
+    while active:
+        acts = ask(policy, [obs[i] for i in active], [info[i] for i in active])
+        labels = acts if expert is None else ask(expert, [obs[i] for i in active], [info[i] for i in active])
+        for i, a, label in zip(active, acts, labels):
+            if expert is not None and coins[i].random() < follow:
+                a = label
+            t = out[i]
+            if record:
+                small, slot = trim(obs[i], np.asarray([label[0]]))
+                t["obs"].append(small)
+                t["acts"].append([int(slot[0]), int(label[1])])
+            t["times"].append(envs[i].sim.now)
+            obs[i], r, term, _, info[i] = envs[i].step(a)
+            t["rewards"].append(r)
+            if term:
+                t.update(mean_jct_s=float(info[i]["mean_jct_s"]), jct_s=envs[i].sim.jct_s(),
+                         makespan_s=envs[i].sim.makespan_s(), decisions=len(t["rewards"]))
+        active = [i for i in active if "mean_jct_s" not in out[i]]
+    for t in out:
+        t["acts"] = np.asarray(t["acts"], dtype=np.int64).reshape(-1, 2)
+        t["rewards"], t["times"] = np.asarray(t["rewards"]), np.asarray(t["times"])
+    return out
 
 
 def _time_baseline(times: list[np.ndarray], rtgs: list[np.ndarray]) -> list[np.ndarray]:
@@ -245,83 +324,171 @@ def _time_baseline(times: list[np.ndarray], rtgs: list[np.ndarray]) -> list[np.n
     return out
 
 
-def _mean_jct(model, env, seeds) -> float:
-    pol = GNNScheduler(model=model, greedy=True)
-    return float(np.mean([_rollout(env, pol, s)[4] for s in seeds]))
+def _fit(model, opt, obs_all: list[dict], acts: np.ndarray, epochs: int, seed: int, log, tag: str,
+         device="cpu", batch: int = 256, teacher: nn.Module | None = None, kl_beta: float = 0.5,
+         temperature: float = 2.0, grad_clip: float = 1.0) -> float:
+    """Maximum likelihood of ``acts`` (slot, limit − 1) on trimmed observations. With ``teacher``, plus
+    Mamba4Net's task-focused distillation term ``β·T²·KL(π_teacher ‖ π_model)`` at temperature ``T``,
+    on the stage distribution and on the limit distribution of the labelled stage's job."""
+    import torch.nn.functional as F
+
+    n = len(obs_all)
+    mean = float("nan")
+    model.train()
+    for epoch in range(epochs):
+        perm = np.random.default_rng(seed * 1000 + epoch).permutation(n)
+        total = 0.0
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            o, sl, li = _stack([obs_all[j] for j in idx], acts[idx], device)
+            out = model(o)
+            lp, _ = action_logp(model, o, sl, li, out=out)
+            loss = -lp.mean()
+            if teacher is not None and kl_beta > 0:
+                with torch.no_grad():
+                    t_stage, t_lim = teacher(o)
+                    t_lim = _limit_logits_at(t_lim.float(), o, sl)
+                wait = (sl == o["node_features"].shape[1] * o["node_features"].shape[2]).float()
+                T = temperature
+
+                def kl(s_logits, t_logits):
+                    return F.kl_div(F.log_softmax(s_logits.float() / T, -1), F.log_softmax(t_logits.float() / T, -1),
+                                    log_target=True, reduction="none").sum(-1)
+
+                s_lim = _limit_logits_at(out[1], o, sl)
+                kd = kl(out[0], t_stage) + (1 - wait) * kl(s_lim, t_lim)
+                loss = loss + kl_beta * T * T * kd.mean()
+            opt.zero_grad()
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        mean = total / n
+        log(f"{tag} epoch {epoch + 1}: loss {mean:.3f} ({n} decisions)")
+    model.eval()
+    return mean
+
+
+def _envs(jobs: int, n: int):
+    from envs.cjs import CJSConfig, CJSEnv
+
+    return [CJSEnv(CJSConfig(num_jobs=jobs)) for _ in range(n)]
+
+
+def mean_jct(model, envs, seeds, device="cpu", forward=None) -> float:
+    """Mean JCT of ``model`` (greedy) over ``seeds``, one env per seed, run in lockstep."""
+    pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)
+    return float(np.mean([t["mean_jct_s"] for t in lockstep(envs, seeds, pol, record=False)]))
+
+
+def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc_epochs: int, rounds: int,
+            episodes: int, epochs: int, beta: float, val_seeds, val_jobs: int, device="cpu", teacher=None,
+            kl_beta: float = 0.5, temperature: float = 2.0, batch: int = 256, forward=None, log=print,
+            save_best=None, history: list | None = None):
+    """Behaviour cloning on ``pool_expert``'s episodes, then DAgger rounds: ``model`` schedules
+    ``episodes`` workloads side by side (following ``labeler`` at each decision with probability
+    ``beta^round``), ``labeler`` labels every state visited, the data aggregate and ``model`` is refit
+    for ``epochs``. ``bc_episodes = 0`` skips cloning (a model that already schedules). After each
+    stage the validation mean JCT (``val_seeds`` × ``val_jobs`` jobs) decides the checkpoint kept.
+    Returns the best validation JCT; ``model`` holds its weights."""
+    history = [] if history is None else history
+    t0 = time.perf_counter()
+    obs_all, act_all = [], []
+    val_envs = _envs(val_jobs, len(val_seeds))
+    fit = dict(device=device, batch=batch, teacher=teacher, kl_beta=kl_beta, temperature=temperature)
+    if bc_episodes:
+        for t in lockstep(_envs(jobs, bc_episodes), [10_000 + i for i in range(bc_episodes)], pool_expert):
+            obs_all += t["obs"]
+            act_all.append(t["acts"])
+        _fit(model, opt, obs_all, np.concatenate(act_all), bc_epochs, 0, log, "bc", **fit)
+    best = mean_jct(model, val_envs, val_seeds, device, forward)
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(obs_all),
+                    "seconds": time.perf_counter() - t0})
+    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT {best:.2f} s")
+    if save_best is not None:
+        save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+    for rnd in range(1, rounds + 1):
+        pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)
+        follow = beta ** rnd
+        seeds = [11_000 + rnd * 100 + i for i in range(episodes)]
+        trajs = lockstep(_envs(jobs, episodes), seeds, pol, expert=labeler, follow=follow)
+        for t in trajs:
+            obs_all += t["obs"]
+            act_all.append(t["acts"])
+        loss = _fit(model, opt, obs_all, np.concatenate(act_all), epochs, rnd, log, f"dagger {rnd}", **fit)
+        val = mean_jct(model, val_envs, val_seeds, device, forward)
+        roll = float(np.mean([t["mean_jct_s"] for t in trajs]))
+        history.append({"stage": "dagger", "round": rnd, "follow": follow, "rollout_mean_jct_s": roll, "loss": loss,
+                        "decisions": len(obs_all), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
+        log(f"dagger {rnd}: rollouts JCT {roll:.2f} s (labeler followed {follow:.2f}), validation JCT {val:.2f} s")
+        if val < best:
+            best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if save_best is not None:  # a long run can be stopped at any time and keep its best model
+                save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+    model.load_state_dict(best_state)
+    return best
 
 
 def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     from agents import make_cjs_agent
-    from envs.cjs import CJSConfig, CJSEnv
 
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = CJSEnv(CJSConfig(num_jobs=args.jobs))
-    val_env = CJSEnv(CJSConfig(num_jobs=args.val_jobs))
+    device = torch.device(args.device)
     val_seeds = [2000 + i for i in range(args.val_seeds)]
-    model = DecimaGNN(GNNConfig(hidden=args.hidden, num_executors=env.E))
+    if args.init:
+        model, _ = load_checkpoint(args.init)
+    else:
+        model = DecimaGNN(GNNConfig(hidden=args.hidden))
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     history = []
-    # 1) behaviour cloning of a heuristic
     if args.imitate not in ("fair", "wfair"):
         raise SystemExit(f"--imitate {args.imitate!r}: use fair or wfair")
-    obs_all, act_all = [], []
-    for ep in range(args.bc_episodes):
-        o, a, *_ = _rollout(env, make_cjs_agent(args.imitate), seed=10_000 + ep)
-        obs_all += o
-        act_all.append(a)
-    acts = np.concatenate(act_all)
-    n = len(obs_all)
-    for epoch in range(args.bc_epochs):
-        perm = np.random.default_rng(epoch).permutation(n)
-        total = 0.0
-        for i in range(0, n, 256):
-            idx = perm[i:i + 256]
-            o, sl, li = _stack([obs_all[j] for j in idx], acts[idx])
-            lp, _ = action_logp(model, o, sl, li)
-            loss = -lp.mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        log(f"bc epoch {epoch + 1}: nll {total / n:.3f} ({n} decisions)")
-    best = _mean_jct(model, val_env, val_seeds)
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    history.append({"stage": "bc", "val_mean_jct_s": best})
-    log(f"after imitation: validation mean JCT {best:.1f} s")
+    expert = make_cjs_agent(args.imitate)
+    # 1) behaviour cloning of a heuristic, then DAgger rounds labelled by it
+    best = imitate(model, opt, pool_expert=expert, labeler=expert, jobs=args.jobs,
+                   bc_episodes=0 if args.init else args.bc_episodes, bc_epochs=args.bc_epochs,
+                   rounds=args.dagger_rounds, episodes=args.dagger_episodes, epochs=args.dagger_epochs,
+                   beta=args.dagger_beta, val_seeds=val_seeds, val_jobs=args.val_jobs, device=device, log=log,
+                   save_best=save_best, history=history)
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    val_envs = _envs(args.val_jobs, len(val_seeds))
     # 2) REINFORCE with the time-based baseline
     for it in range(args.iterations):
-        pol = GNNScheduler(model=model, greedy=False, seed=args.seed * 1000 + it)
-        seed = 20_000 + it
-        rolls = [_rollout(env, pol, seed) for _ in range(args.rollouts)]
-        rtgs = [np.cumsum(r[2][::-1])[::-1] for r in rolls]
-        base = _time_baseline([r[3] for r in rolls], rtgs)
+        pol = GNNScheduler(model=model, greedy=False, seed=args.seed * 1000 + it, device=device)
+        rolls = lockstep(_envs(args.jobs, args.rollouts), [20_000 + it] * args.rollouts, pol)
+        rtgs = [np.cumsum(r["rewards"][::-1])[::-1] for r in rolls]
+        base = _time_baseline([r["times"] for r in rolls], rtgs)
         adv = np.concatenate([g - b for g, b in zip(rtgs, base)])
         adv = adv / (adv.std() + 1e-8)
-        obs_list = [o for r in rolls for o in r[0]]
-        acts = np.concatenate([r[1] for r in rolls])
+        obs_list = [o for r in rolls for o in r["obs"]]
+        acts = np.concatenate([r["acts"] for r in rolls])
+        model.train()
         opt.zero_grad()
         for i in range(0, len(obs_list), 512):
-            o, sl, li = _stack(obs_list[i:i + 512], acts[i:i + 512])
+            o, sl, li = _stack(obs_list[i:i + 512], acts[i:i + 512], device)
             lp, ent = action_logp(model, o, sl, li)
-            a = torch.as_tensor(adv[i:i + 512], dtype=torch.float32)
+            a = torch.as_tensor(adv[i:i + 512], dtype=torch.float32, device=device)
             loss = -(lp * a).sum() / len(obs_list) - args.entropy * ent.sum() / len(obs_list)
             loss.backward()
         opt.step()
-        val = _mean_jct(model, val_env, val_seeds)
-        train_jct = float(np.mean([r[4] for r in rolls]))
+        model.eval()
+        val = mean_jct(model, val_envs, val_seeds, device)
+        train_jct = float(np.mean([r["mean_jct_s"] for r in rolls]))
         history.append({"stage": "pg", "iteration": it + 1, "train_mean_jct_s": train_jct, "val_mean_jct_s": val})
-        log(f"pg {it + 1}: train JCT {train_jct:.1f} s, validation JCT {val:.1f} s")
+        log(f"pg {it + 1}: train JCT {train_jct:.2f} s, validation JCT {val:.2f} s")
         if val < best:
-            best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
-            if save_best is not None:  # a long run can be stopped at any time and keep its best model
-                save_best(model, {"val_mean_jct_s": best, "history": history, "val_seeds": val_seeds,
-                                  "train_seconds": time.perf_counter() - t0, "partial": True})
+            best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if save_best is not None:
+                save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
     model.load_state_dict(best_state)
-    return model, {"val_mean_jct_s": best, "history": history, "train_seconds": time.perf_counter() - t0,
-                   "val_seeds": val_seeds}
+    return model.cpu().eval(), {"val_mean_jct_s": best, "history": history,
+                                "train_seconds": time.perf_counter() - t0, "val_seeds": val_seeds}
 
 
 def main(argv=None) -> None:

@@ -173,3 +173,32 @@ def cwr_init_vp(student, teacher) -> dict:
     student.head.weight.copy_(((teacher.head.weight * g_final) @ Pd.T).to(dev))
     student.head.bias.copy_(teacher.head.bias.to(dev))
     return report
+
+
+@torch.no_grad()
+def cjs_task_copy(student, teacher, P: torch.Tensor, base) -> None:
+    """The CJS task parts (:mod:`agents.cjs_llm`): the DAG encoder and the heads past the projections
+    have the same shapes and are copied; the job-token layer, the age-rank embedding and the decide
+    token go through ``P``; the projections reading the backbone's output take the teacher's final
+    norm gain folded in and read through ``Pᵀ``. The token LayerNorm keeps its identity start."""
+    t, s = teacher.task, student.task
+    dev = s.tok.weight.device
+    Pd = P.to(t.tok.weight.device)
+    for name in ("enc", "stage_head", "wait_head", "limit_head"):
+        getattr(s, name).load_state_dict({k: v.to(dev) for k, v in getattr(t, name).state_dict().items()})
+    s.tok.weight.copy_((Pd @ t.tok.weight).to(dev))
+    s.tok.bias.copy_((Pd @ t.tok.bias).to(dev))
+    s.rank.weight.copy_((t.rank.weight @ Pd.T).to(dev))
+    s.decide.copy_((Pd @ t.decide).to(dev))
+    g_final = base.norm.weight.detach().float().to(Pd.device)
+    for name in ("q_proj", "j_proj"):
+        getattr(s, name).weight.copy_(((getattr(t, name).weight * g_final) @ Pd.T).to(dev))
+        getattr(s, name).bias.copy_(getattr(t, name).bias.to(dev))
+
+
+@torch.no_grad()
+def cwr_init_cjs(student, teacher) -> dict:
+    """CWR for cluster job scheduling: the backbone as for ABR, the task parts by :func:`cjs_task_copy`."""
+    P, report, base = cwr_backbone(student.backbone, teacher.backbone)
+    cjs_task_copy(student, teacher, P, base)
+    return report

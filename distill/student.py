@@ -300,6 +300,10 @@ def main(argv=None) -> None:
 
     if forward_env_vp("student", argv):  # --env vp: supervised VP student (distill/vp.py)
         return
+    from .cjs import forward_env_cjs
+
+    if forward_env_cjs("student", argv):  # --env cjs: closed-loop imitation / distillation (distill/cjs.py)
+        return
 
     args = parse_dataclass_args(Args, argv, "python -m distill.student", __doc__)
     _, metrics = train(args)

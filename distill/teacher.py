@@ -231,6 +231,10 @@ def main(argv=None) -> None:
 
     if forward_env_vp("teacher", argv):  # --env vp: supervised VP teacher (distill/vp.py)
         return
+    from .cjs import forward_env_cjs
+
+    if forward_env_cjs("teacher", argv):  # --env cjs: closed-loop imitation / distillation (distill/cjs.py)
+        return
 
     args = parse_dataclass_args(Args, argv, "python -m distill.teacher", __doc__)
     _, metrics = train(args)

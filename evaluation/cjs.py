@@ -30,6 +30,15 @@ class CJSRun:
 
 def evaluate_cjs(policy, seeds=HELD_OUT_SEEDS, config: CJSConfig = CJSConfig(), env: CJSEnv | None = None,
                  progress=None) -> CJSRun:
+    if hasattr(policy, "act_list") and env is None:  # a batched scheduler: every seed side by side
+        from agents.cjs_gnn import lockstep
+
+        policy.reset(seed=int(seeds[0]))
+        trajs = lockstep([CJSEnv(config) for _ in seeds], seeds, policy, record=False)
+        if progress is not None:
+            progress(len(seeds))
+        return CJSRun(getattr(policy, "name", type(policy).__name__), list(seeds), [t["jct_s"] for t in trajs],
+                      [t["makespan_s"] for t in trajs], [t["decisions"] for t in trajs])
     env = env or CJSEnv(config)
     jcts, spans, decisions = [], [], []
     for seed in seeds:

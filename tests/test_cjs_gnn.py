@@ -44,9 +44,10 @@ def test_sampled_actions_are_valid_and_scored(data_root):
 
 
 def test_tiny_training_and_round_trip(tmp_path, data_root):
-    args = Args(jobs=4, bc_episodes=1, bc_epochs=1, iterations=1, rollouts=2, hidden=8, val_seeds=1, val_jobs=4)
+    args = Args(jobs=4, bc_episodes=1, bc_epochs=1, dagger_rounds=1, dagger_episodes=2, dagger_epochs=1, iterations=1,
+                rollouts=2, hidden=8, val_seeds=1, val_jobs=4, device="cpu")
     model, metrics = train(args, log=lambda *_: None)
-    assert np.isfinite(metrics["val_mean_jct_s"]) and [h["stage"] for h in metrics["history"]] == ["bc", "pg"]
+    assert np.isfinite(metrics["val_mean_jct_s"]) and [h["stage"] for h in metrics["history"]] == ["bc", "dagger", "pg"]
     save_checkpoint(model, tmp_path / "gnn", {"metrics": metrics})
     loaded, meta = load_checkpoint(tmp_path / "gnn")
     env = CJSEnv(SMALL)

@@ -1,0 +1,258 @@
+"""Cluster job scheduling with the NetLLM-style teacher and the Mamba student (same tokens, same heads).
+
+Per decision (NetLLM's CJS design: a GNN encodes the job DAGs, the LLM reasons over the encodings, a
+networking head picks the stage and its parallelism):
+
+* **Encoder**: :class:`agents.cjs_gnn.DAGEncoder` — stage embeddings with child→parent message passing
+  and one summary per job.
+* **Tokens**: one per job in the system, oldest first (its summary and job features through a linear
+  layer, plus a learned embedding of its age rank), then one learned *decide* token. The backbone is
+  causal, so the decide token reads every job; a batch pads its shorter rows *after* their decide
+  token, where no real token can see them — a row's outputs do not depend on what it is batched with
+  (tested), for the LLM as for the Mamba student, with no attention mask.
+* **Heads** (pointer-style, as Decima's): each stage's score reads its own embedding and features, its
+  job token's output and the decide token's output; "wait" reads the decide token; the limit head
+  scores 1..E executors for each job from its token and the decide token.
+
+The forward contract is :class:`agents.cjs_gnn.DecimaGNN`'s (masked stage logits (B, J·S + 1), limit
+logits (B, J, E)), so :class:`agents.cjs_gnn.GNNScheduler`, the lockstep rollouts and the DAgger
+trainer serve all three schedulers.
+
+Deviations from NetLLM, stated: no return-to-go token and no window of earlier decisions — the
+observation holds the whole cluster state, and the return-to-go of a streaming workload scales with
+arrivals the scheduler cannot know; the teacher is adapted by imitation of the pool's best scheduler
+with DAgger relabelling (``distill.cjs``) rather than return-conditioned.
+
+* :class:`CJSTeacher` — the LLM backbone (SmolLM2-135M by default, frozen, LoRA rank 128 as NetLLM uses
+  for CJS) fed with ``inputs_embeds``.
+* :class:`CJSStudent` — the hybrid Mamba backbone of :mod:`agents.student`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import read_checkpoint, write_checkpoint
+from .cjs_gnn import DAGEncoder, _mlp
+
+PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
+PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
+
+
+@dataclass(frozen=True)
+class CJSTeacherConfig:
+    backbone: str = "smollm2-135m"
+    lora_rank: int = 32  # NetLLM uses 128 for CJS; 32 keeps the shipped adapter under 10 MB (as the ABR teacher)
+    lora_alpha: int = 32
+    hidden: int = 64  # DAG encoder and head width
+    rounds: int = 8  # message-passing steps (≥ TPC-H DAG depth)
+    node_features: int = 5
+    job_features: int = 6
+    num_executors: int = 50
+    max_stages: int = 20
+    max_jobs: int = 64  # the env's job slots
+
+
+@dataclass(frozen=True)
+class CJSStudentConfig:
+    layers: str = "mmmmmmmmmmaa"
+    d_model: int = 256
+    d_state: int = 64
+    headdim: int = 64
+    expand: int = 2
+    ngroups: int = 1
+    d_conv: int = 4
+    attn_heads: int = 4
+    chunk: int = 64
+    hidden: int = 64
+    rounds: int = 8
+    node_features: int = 5
+    job_features: int = 6
+    num_executors: int = 50
+    max_stages: int = 20
+    max_jobs: int = 64
+
+    def backbone(self):
+        from .student import StudentConfig
+
+        return StudentConfig(layers=self.layers, d_model=self.d_model, d_state=self.d_state, headdim=self.headdim,
+                             expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv, attn_heads=self.attn_heads,
+                             chunk=self.chunk, max_len=self.max_jobs + 1)
+
+
+class CJSTokensHeads(nn.Module):
+    """Encoder, job/decide tokens and the pointer heads around any causal backbone of width ``d``."""
+
+    def __init__(self, cfg, d: int):
+        super().__init__()
+        H = cfg.hidden
+        self.enc = DAGEncoder(H, cfg.rounds, cfg.node_features, cfg.job_features, cfg.max_stages)
+        self.tok = nn.Linear(H + cfg.job_features, d)
+        self.rank = nn.Embedding(cfg.max_jobs, d)  # age rank of the job in the system
+        self.decide = nn.Parameter(torch.randn(d) * 0.02)
+        self.norm = nn.LayerNorm(d)
+        self.q_proj = nn.Linear(d, H)
+        self.j_proj = nn.Linear(d, H)
+        self.stage_head = _mlp(3 * H + cfg.node_features, H, 1)
+        self.wait_head = _mlp(H, H, 1)
+        self.limit_head = _mlp(2 * H, H, cfg.num_executors)
+
+    def tokens(self, obs: dict[str, torch.Tensor]):
+        """(B, J + 1, d) tokens (row b: its K_b jobs, the decide token at K_b, then padding), stage
+        embeddings and K_b."""
+        h, y = self.enc(obs)
+        jobf = obs["job_features"]
+        B, J = jobf.shape[:2]
+        n_jobs = (jobf[..., 0] > 0).sum(1)  # present jobs are the first slots (age order)
+        jobs = self.tok(torch.cat([y, jobf], -1)) + self.rank.weight[:J]
+        x = torch.cat([jobs, jobs.new_zeros(B, 1, jobs.shape[-1])], 1)
+        at = (torch.arange(J + 1, device=x.device)[None] == n_jobs[:, None])[..., None]  # (B, J + 1, 1)
+        x = torch.where(at, self.decide.to(x.dtype), x)
+        return self.norm(x), h, n_jobs
+
+    def heads(self, out: torch.Tensor, h: torch.Tensor, n_jobs: torch.Tensor, obs: dict[str, torch.Tensor]):
+        x = obs["node_features"]
+        B, J, S, _ = x.shape
+        out = out.float()
+        q = self.q_proj(out[torch.arange(B, device=out.device), n_jobs])  # (B, H): the decide token
+        j = self.j_proj(out[:, :J])  # (B, J, H)
+        stage_in = torch.cat([h, j[:, :, None].expand(-1, -1, S, -1), q[:, None, None].expand(-1, J, S, -1), x], -1)
+        stage = self.stage_head(stage_in).reshape(B, J * S)
+        logits = torch.cat([stage, self.wait_head(q)], -1).masked_fill(obs["stage_mask"] == 0, -1e9)
+        limits = self.limit_head(torch.cat([j, q[:, None].expand(-1, J, -1)], -1))
+        return logits, limits
+
+
+class CJSTeacher(nn.Module):
+    def __init__(self, cfg: CJSTeacherConfig, backbone: nn.Module | None = None):
+        super().__init__()
+        from .teacher import load_backbone
+
+        self.cfg = cfg
+        backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        if cfg.lora_rank > 0:
+            from peft import LoraConfig, get_peft_model
+
+            backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
+                                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+        self.backbone = backbone
+        self.task = CJSTokensHeads(cfg, backbone.config.hidden_size)
+
+    def forward(self, obs: dict[str, torch.Tensor]):
+        x, h, n = self.task.tokens(obs)
+        dtype = next(self.backbone.parameters()).dtype
+        out = self.backbone(inputs_embeds=x.to(dtype), use_cache=False).last_hidden_state
+        return self.task.heads(out, h, n, obs)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+
+
+class CJSStudent(nn.Module):
+    def __init__(self, cfg: CJSStudentConfig):
+        super().__init__()
+        from .student import HybridBackbone
+
+        self.cfg = cfg
+        self.backbone = HybridBackbone(cfg.backbone())
+        self.task = CJSTokensHeads(cfg, cfg.d_model)
+
+    def forward(self, obs: dict[str, torch.Tensor]):
+        x, h, n = self.task.tokens(obs)
+        return self.task.heads(self.backbone(x), h, n, obs)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach() for n, p in self.named_parameters()}
+
+
+def save_cjs(model: nn.Module, folder: str | Path, extra: dict) -> Path:
+    """Teacher: LoRA + encoder + tokens + heads; student: everything — bf16 safetensors + JSON config."""
+    kind = "cjs-teacher" if isinstance(model, CJSTeacher) else "cjs-student"
+    tensors = {k: v.to(torch.bfloat16).cpu() for k, v in model.trainable_state().items()}
+    return write_checkpoint(folder, tensors, kind, model.cfg, {"task": "cjs", **extra},
+                            weights="adapter.safetensors" if kind == "cjs-teacher" else "model.safetensors")
+
+
+def load_cjs(folder: str | Path, device: str = "cpu", backbone: nn.Module | None = None):
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: no CJS checkpoint; train one with `python -m distill.cjs`")
+    kind = json.loads((folder / "config.json").read_text()).get("model")
+    if kind == "cjs-teacher":
+        weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig, "python -m distill.cjs --role teacher",
+                                             weights="adapter.safetensors")
+        model = CJSTeacher(cfg, backbone)
+        missing = set(model.trainable_state()) - set(weights)
+        if missing:
+            raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+        model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    elif kind == "cjs-student":
+        weights, cfg, meta = read_checkpoint(folder, CJSStudentConfig, "python -m distill.cjs --role student")
+        model = CJSStudent(cfg)
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    else:
+        raise ValueError(f"{folder}/config.json: model {kind!r} is not a CJS teacher or student")
+    return model.to(device).eval(), meta
+
+
+class GraphedForward:
+    """The model's forward in CUDA graphs: inputs padded to a fixed batch and to a few job-slot
+    widths (one graph per width, captured on first use), so each decision is one graph replay. Valid
+    because a row's outputs do not depend on the padding (causal backbone, padding after the decide
+    token; padded jobs are absent). Parameters are read in place, so training between calls is seen."""
+
+    def __init__(self, model: nn.Module, batch: int, widths=(8, 16, 24, 32, 48, 64)):
+        self.model, self.batch, self.widths = model, batch, sorted(widths)
+        self.graphs: dict[int, tuple] = {}
+        self.failed = ""  # why capture failed (then every call runs the model eagerly)
+
+    def _capture(self, K: int, like: dict[str, torch.Tensor]):
+        S = like["node_features"].shape[2]
+        static = {k: torch.zeros((self.batch, K, *v.shape[2:]) if k != "stage_mask" else (self.batch, K * S + 1),
+                                 dtype=v.dtype, device=v.device) for k, v in like.items()}
+        static["job_features"][:, 0, 0] = 1  # one present job per padded row
+        static["stage_mask"][:, -1] = 1
+        stream = torch.cuda.Stream(like["node_features"].device)
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.no_grad(), torch.cuda.stream(stream):
+            for _ in range(2):
+                self.model(static)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(graph):
+            out = self.model(static)
+        self.graphs[K] = (graph, static, out)
+
+    def __call__(self, obs: dict[str, torch.Tensor]):
+        B, K, S = obs["node_features"].shape[:3]
+        width = next((w for w in self.widths if w >= K), None)
+        if B > self.batch or width is None or self.failed:
+            return self.model(obs)
+        if width not in self.graphs:
+            try:
+                self._capture(width, obs)
+            except Exception as err:  # noqa: BLE001 - fall back to eager, and say so
+                self.failed = f"{type(err).__name__}: {err}"[:300]
+                print(f"GraphedForward: CUDA-graph capture failed, running eagerly ({self.failed})", flush=True)
+                return self.model(obs)
+        graph, static, out = self.graphs[width]
+        for k, v in obs.items():
+            dst = static[k]
+            if k == "stage_mask":
+                dst[:B, : K * S].copy_(v[:, :-1])
+                dst[:B, K * S: width * S].zero_()
+                dst[:B, -1].copy_(v[:, -1])
+            else:
+                dst[:B, :K].copy_(v)
+                dst[:B, K:].zero_()
+        graph.replay()
+        logits, limits = out
+        return torch.cat([logits[:B, : K * S], logits[:B, -1:]], -1), limits[:B, :K]

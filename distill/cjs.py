@@ -1,0 +1,215 @@
+"""Cluster job scheduling: adapt the LLM teacher and distil the Mamba student, in the closed loop.
+
+    python -m distill.cjs --role teacher [--backbone smollm2-135m] [--lora-rank 128] --out agents/pretrained/teacher_cjs
+    python -m distill.cjs --role student --teacher agents/pretrained/teacher_cjs [--init cwr] --out agents/pretrained/student_cjs
+    (also reachable as ``python -m distill.teacher --env cjs ...`` / ``python -m distill.student --env cjs ...``)
+
+Both roles run :func:`agents.cjs_gnn.imitate` on 50-job workloads (Decima's shorter training episodes):
+
+* **Pool** (offline part): ``--bc-episodes`` workloads scheduled by the pool's scheduler (``wfair``,
+  the strongest baseline), every decision kept with its action.
+* **Teacher**: cross-entropy on those actions, then DAgger rounds in which the teacher schedules and
+  ``wfair`` labels the states it reaches (a clone alone drifts where the pool never went).
+* **Student** (Mamba4Net's DKO for a policy): ``L = CE(label) + β·T²·KL(π_teacher ‖ π_student)`` on the
+  stage distribution and on the limit distribution of the labelled stage's job (β = 0.5, T = 2), the
+  teacher's logits computed on each minibatch; labels are the pool's actions on pool states and the
+  **teacher's** actions on the states the student visits in the DAgger rounds (closed loop). ``--teacher
+  ''`` trains the student alone (Mamba4Net-S): no KL, ``wfair`` labels the DAgger states.
+
+After each stage the validation JCT (seeds 2000+, ``--val-jobs`` jobs) picks the weights kept (the best
+so far is written to ``--out`` as training goes); at the end the model is evaluated on the held-out
+seeds (1000–1009, 200 jobs, as ``evaluation.compare --env cjs``) and saved (bf16 safetensors + JSON
+config with the metrics, training time and peak GPU memory). On CUDA the schedulers run in CUDA graphs
+(:class:`agents.cjs_llm.GraphedForward`), all workloads of a stage side by side in one batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from traces.atomic import write_text_atomic
+
+
+@dataclass
+class Args:
+    role: str = "teacher"  # teacher | student
+    backbone: str = "smollm2-135m"  # teacher backbone (name or local folder)
+    lora_rank: int = 32  # NetLLM uses 128 for CJS; 32 keeps the shipped adapter under 10 MB (as the ABR teacher)
+    teacher: str = "agents/pretrained/teacher_cjs"  # student: the teacher folder; "" = trained alone
+    init: str = "cwr"  # student: cwr | random
+    layers: str = "mmmmmmmmmmaa"
+    d_model: int = 256
+    d_state: int = 64
+    headdim: int = 64
+    hidden: int = 64  # DAG encoder / head width
+    pool: str = "wfair"  # the scheduler whose decisions form the offline pool
+    jobs: int = 50  # jobs per training workload
+    bc_episodes: int = 6
+    bc_epochs: int = 4
+    dagger_rounds: int = 3
+    dagger_episodes: int = 8
+    dagger_epochs: int = 2
+    dagger_beta: float = 0.5  # round r follows the labeler with probability beta^r
+    kl_beta: float = 0.5  # student: weight of the KL to the teacher
+    temperature: float = 2.0
+    batch_size: int = 256
+    lr: float = 3e-4
+    seed: int = 0
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    val_seeds: int = 2
+    val_jobs: int = 100
+    eval_seeds: int = 10  # held-out seeds 1000.. (0 = skip the final evaluation)
+    eval_jobs: int = 200
+    eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
+    out: str = ""
+
+
+def _peak_mib(device) -> float:
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else float("nan")
+
+
+def forward_for(model, device, batch: int):
+    """CUDA graphs around the model on CUDA (one replay per decision); the model itself elsewhere."""
+    if device.type != "cuda":
+        return None
+    from agents.cjs_llm import GraphedForward
+
+    return GraphedForward(model, batch)
+
+
+def evaluate(model, device, seeds, jobs: int, name: str) -> dict:
+    """Mean / median / p90 JCT and makespan of ``model`` (greedy) on ``seeds``, side by side."""
+    from agents.cjs_gnn import GNNScheduler
+    from envs.cjs import CJSConfig
+    from evaluation.cjs import evaluate_cjs
+
+    pol = GNNScheduler(model=model, device=device, forward=forward_for(model, device, len(seeds)), name=name)
+    t0 = time.perf_counter()
+    run = evaluate_cjs(pol, seeds, CJSConfig(num_jobs=jobs))
+    return {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s],
+            "eval_seconds": time.perf_counter() - t0}
+
+
+def build(args: Args, device):
+    """The model to train, the teacher (student role) and a report of the initialisation."""
+    from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig, load_cjs
+
+    if args.role == "teacher":
+        return CJSTeacher(CJSTeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, hidden=args.hidden)), None, {}
+    if args.role != "student":
+        raise SystemExit(f"--role {args.role!r}: use teacher or student")
+    teacher = load_cjs(args.teacher, device=str(device))[0] if args.teacher else None
+    student = CJSStudent(CJSStudentConfig(layers=args.layers, d_model=args.d_model, d_state=args.d_state,
+                                          headdim=args.headdim, hidden=args.hidden))
+    report = {}
+    if args.init == "cwr":
+        if teacher is None:
+            raise SystemExit("--init cwr needs --teacher (or use --init random)")
+        from .cwr import cwr_init_cjs
+
+        report = cwr_init_cjs(student, teacher)
+    elif args.init != "random":
+        raise SystemExit(f"--init {args.init!r}: use cwr or random")
+    return student, teacher, report
+
+
+def evaluate_only(args: Args, log=print) -> dict:
+    from agents.cjs_llm import load_cjs
+
+    device = torch.device(args.device)
+    model, meta = load_cjs(args.eval_only, device=str(device))
+    seeds = [1000 + i for i in range(args.eval_seeds)]
+    kind = "teacher" if "teacher" in type(model).__name__.lower() else "student"
+    metrics = {"checkpoint": args.eval_only, "test": evaluate(model, device, seeds, args.eval_jobs, kind),
+               "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device)}
+    log(f"{args.eval_only} on held-out seeds: mean JCT {metrics['test']['mean_jct_s']:.2f} s")
+    return metrics
+
+
+def train(args: Args, log=print):
+    from agents import make_cjs_agent
+    from agents.cjs_gnn import GNNScheduler, imitate
+    from agents.cjs_llm import save_cjs
+    from agents.student import count_parameters
+
+    from .pool import _code_version
+
+    if not args.out:
+        raise SystemExit("--out DIR is required")
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.cuda.reset_peak_memory_stats(device)
+    model, teacher, init_report = build(args, device)
+    model.to(device).eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    pool = make_cjs_agent(args.pool)
+    if teacher is not None:
+        labeler = GNNScheduler(model=teacher, device=device, name="teacher",
+                               forward=forward_for(teacher, device, args.dagger_episodes))
+    else:
+        labeler = pool
+    meta = {"args": asdict(args), "code_version": _code_version(), "init": init_report,
+            "trainable_parameters": sum(p.numel() for p in params), "parameters": count_parameters(model)}
+
+    def save(m, metrics):
+        save_cjs(m, args.out, {**meta, "metrics": metrics, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    t0 = time.perf_counter()
+    history: list = []
+    val_seeds = [2000 + i for i in range(args.val_seeds)]
+    best = imitate(model, opt, pool_expert=pool, labeler=labeler, jobs=args.jobs, bc_episodes=args.bc_episodes,
+                   bc_epochs=args.bc_epochs, rounds=args.dagger_rounds, episodes=args.dagger_episodes,
+                   epochs=args.dagger_epochs, beta=args.dagger_beta, val_seeds=val_seeds, val_jobs=args.val_jobs,
+                   device=device, teacher=teacher, kl_beta=args.kl_beta if teacher is not None else 0.0,
+                   temperature=args.temperature, batch=args.batch_size,
+                   forward=forward_for(model, device, max(args.val_seeds, args.dagger_episodes)), log=log, save_best=save,
+                   history=history)
+    metrics = {"val_mean_jct_s": best, "val_seeds": val_seeds, "history": history,
+               "train_seconds": time.perf_counter() - t0, "peak_gpu_mib": _peak_mib(device)}
+    save(model, metrics)
+    if args.eval_seeds:
+        seeds = [1000 + i for i in range(args.eval_seeds)]
+        metrics["test"] = evaluate(model, device, seeds, args.eval_jobs, args.role)
+        metrics["peak_gpu_mib"] = _peak_mib(device)
+        log(f"held-out seeds {seeds[0]}–{seeds[-1]}: mean JCT {metrics['test']['mean_jct_s']:.2f} s "
+            f"({metrics['test']['eval_seconds']:.0f} s)")
+        save(model, metrics)
+    return model, metrics
+
+
+def main(argv=None) -> None:
+    from agents.checkpoint import parse_dataclass_args
+
+    args = parse_dataclass_args(Args, argv, "python -m distill.cjs", __doc__)
+    if args.eval_only:
+        metrics = evaluate_only(args)
+    else:
+        _, metrics = train(args)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
+    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2, default=float))
+
+
+def forward_env_cjs(role: str, argv: list[str] | None) -> bool:
+    """``python -m distill.teacher|student --env cjs ...`` -> this module; True if it handled the call."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, a in enumerate(argv):
+        if a == "--env" and i + 1 < len(argv) and argv[i + 1] == "cjs" or a == "--env=cjs":
+            rest = argv[:i] + argv[i + (1 if "=" in a else 2):]
+            main(["--role", role, *rest])
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    main()
