@@ -274,13 +274,16 @@ def _stack(obs_list: list[dict], acts: np.ndarray, device="cpu"):
     return to_tensors(out, device), torch.as_tensor(slots, device=device), torch.as_tensor(acts[:, 1], device=device)
 
 
-def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True) -> list[dict]:
+def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True,
+             max_decisions: int | None = None) -> list[dict]:
     """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
     batched :meth:`GNNScheduler.act_list` call when it has one) and steps. With ``expert``, the
     recorded action is the expert's label of each state and the executed one is the expert's with
     probability ``follow``, else the policy's (DAgger; the coin is seeded by the workload seed).
     Returns per env: trimmed observations, actions (slot remapped to the trimmed layout, limit − 1),
-    rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions."""
+    rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions. An episode
+    past ``max_decisions`` is cut (``truncated``; its mean JCT then counts the jobs still running up to
+    now — a lower bound): a poor scheduler can otherwise take hours of simulated time."""
     def ask(pol, obs_list, infos):
         if hasattr(pol, "act_list"):
             return pol.act_list(obs_list, infos)
@@ -307,7 +310,13 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
             t["rewards"].append(r)
             if term:
                 t.update(mean_jct_s=float(info[i]["mean_jct_s"]), jct_s=envs[i].sim.jct_s(),
-                         makespan_s=envs[i].sim.makespan_s(), decisions=len(t["rewards"]))
+                         makespan_s=envs[i].sim.makespan_s(), decisions=len(t["rewards"]), truncated=False)
+            elif max_decisions is not None and len(t["rewards"]) >= max_decisions:
+                sim = envs[i].sim
+                running = [(sim.now - sim.jobs[j].arrival_ms) / 1000.0 for j in sim.active]
+                jct = np.concatenate([sim.jct_s(), running])
+                t.update(mean_jct_s=float(jct.mean()), jct_s=jct, makespan_s=sim.makespan_s(),
+                         decisions=len(t["rewards"]), truncated=True)
         active = [i for i in active if "mean_jct_s" not in out[i]]
     for t in out:
         t["acts"] = np.asarray(t["acts"], dtype=np.int64).reshape(-1, 2)
@@ -324,23 +333,67 @@ def _time_baseline(times: list[np.ndarray], rtgs: list[np.ndarray]) -> list[np.n
     return out
 
 
-def _fit(model, opt, obs_all: list[dict], acts: np.ndarray, epochs: int, seed: int, log, tag: str,
-         device="cpu", batch: int = 256, teacher: nn.Module | None = None, kl_beta: float = 0.5,
+class DecisionSet:
+    """Labelled decisions kept as stacked tensors on the training device, in buckets by job-slot width
+    (rounded up to ``step``): a minibatch is a slice of one bucket, with no per-batch host work."""
+
+    def __init__(self, device="cpu", step: int = 8):
+        self.device, self.step = torch.device(device), step
+        self.buckets: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(b["slots"]) for b in self.buckets.values())
+
+    def add(self, obs_list: list[dict], acts: np.ndarray) -> None:
+        widths = np.asarray([o["job_features"].shape[0] for o in obs_list])
+        rounded = -(-widths // self.step) * self.step
+        for w in np.unique(rounded):
+            idx = np.flatnonzero(rounded == w)
+            group = [obs_list[i] for i in idx]
+            # pad the first to width w so that the whole group stacks to w
+            first = group[0]
+            pad = int(w) - first["job_features"].shape[0]
+            if pad:
+                S = first["node_features"].shape[1]
+                first = {k: (np.pad(v, [(0, pad)] + [(0, 0)] * (v.ndim - 1)) if k != "stage_mask"
+                             else np.concatenate([np.pad(v[:-1], (0, pad * S)), v[-1:]])) for k, v in first.items()}
+                group = [first] + group[1:]
+                a = acts[idx].copy()
+                if a[0, 0] == widths[idx[0]] * S:  # its wait slot moves to the padded index
+                    a[0, 0] = int(w) * S
+            else:
+                a = acts[idx]
+            o, sl, li = _stack(group, a, self.device)
+            new = {**o, "slots": sl, "limits": li}
+            old = self.buckets.get(int(w))
+            self.buckets[int(w)] = new if old is None else {k: torch.cat([old[k], new[k]]) for k in new}
+
+    def batches(self, batch: int, rng: np.random.Generator):
+        """Shuffled minibatches, each from one bucket, in a shuffled order over buckets."""
+        plan = []
+        for w, b in self.buckets.items():
+            perm = torch.as_tensor(rng.permutation(len(b["slots"])), device=self.device)
+            plan += [(w, perm[i:i + batch]) for i in range(0, len(perm), batch)]
+        for j in rng.permutation(len(plan)):
+            w, idx = plan[j]
+            b = self.buckets[w]
+            o = {k: b[k][idx] for k in OBS_KEYS}
+            yield o, b["slots"][idx], b["limits"][idx]
+
+
+def _fit(model, opt, data: DecisionSet, epochs: int, seed: int, log, tag: str, batch: int = 256, teacher: nn.Module | None = None, kl_beta: float = 0.5,
          temperature: float = 2.0, grad_clip: float = 1.0) -> float:
     """Maximum likelihood of ``acts`` (slot, limit − 1) on trimmed observations. With ``teacher``, plus
     Mamba4Net's task-focused distillation term ``β·T²·KL(π_teacher ‖ π_model)`` at temperature ``T``,
     on the stage distribution and on the limit distribution of the labelled stage's job."""
     import torch.nn.functional as F
 
-    n = len(obs_all)
+    n = len(data)
     mean = float("nan")
     model.train()
     for epoch in range(epochs):
-        perm = np.random.default_rng(seed * 1000 + epoch).permutation(n)
         total = 0.0
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            o, sl, li = _stack([obs_all[j] for j in idx], acts[idx], device)
+        for o, sl, li in data.batches(batch, np.random.default_rng(seed * 1000 + epoch)):
             out = model(o)
             lp, _ = action_logp(model, o, sl, li, out=out)
             loss = -lp.mean()
@@ -363,7 +416,7 @@ def _fit(model, opt, obs_all: list[dict], acts: np.ndarray, epochs: int, seed: i
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(loss.detach()) * len(sl)
         mean = total / n
         log(f"{tag} epoch {epoch + 1}: loss {mean:.3f} ({n} decisions)")
     model.eval()
@@ -376,10 +429,18 @@ def _envs(jobs: int, n: int):
     return [CJSEnv(CJSConfig(num_jobs=jobs)) for _ in range(n)]
 
 
-def mean_jct(model, envs, seeds, device="cpu", forward=None) -> float:
-    """Mean JCT of ``model`` (greedy) over ``seeds``, one env per seed, run in lockstep."""
+def mean_jct(model, envs, seeds, device="cpu", forward=None, log=None) -> float:
+    """Mean JCT of ``model`` (greedy) over ``seeds``, one env per seed, run in lockstep; ``inf`` when
+    an episode needs over 4× the decisions wfair makes per job (~130): such a model is not kept."""
     pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)
-    return float(np.mean([t["mean_jct_s"] for t in lockstep(envs, seeds, pol, record=False)]))
+    cap = 600 * envs[0].config.num_jobs
+    trajs = lockstep(envs, seeds, pol, record=False, max_decisions=cap)
+    value = float(np.mean([t["mean_jct_s"] for t in trajs]))
+    if any(t["truncated"] for t in trajs):
+        if log is not None:
+            log(f"validation cut after {cap} decisions (mean JCT so far ≥ {value:.1f} s)")
+        return float("inf")
+    return value
 
 
 def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc_epochs: int, rounds: int,
@@ -394,35 +455,38 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
     Returns the best validation JCT; ``model`` holds its weights."""
     history = [] if history is None else history
     t0 = time.perf_counter()
-    obs_all, act_all = [], []
+    data = DecisionSet(device)
     val_envs = _envs(val_jobs, len(val_seeds))
-    fit = dict(device=device, batch=batch, teacher=teacher, kl_beta=kl_beta, temperature=temperature)
+    fit = dict(batch=batch, teacher=teacher, kl_beta=kl_beta, temperature=temperature)
     if bc_episodes:
         for t in lockstep(_envs(jobs, bc_episodes), [10_000 + i for i in range(bc_episodes)], pool_expert):
-            obs_all += t["obs"]
-            act_all.append(t["acts"])
-        _fit(model, opt, obs_all, np.concatenate(act_all), bc_epochs, 0, log, "bc", **fit)
-    best = mean_jct(model, val_envs, val_seeds, device, forward)
+            data.add(t["obs"], t["acts"])
+        log(f"pool: {len(data)} decisions of {bc_episodes} workloads ({time.perf_counter() - t0:.0f} s)")
+        _fit(model, opt, data, bc_epochs, 0, log, "bc", **fit)
+    best = mean_jct(model, val_envs, val_seeds, device, forward, log)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(obs_all),
+    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(data),
                     "seconds": time.perf_counter() - t0})
-    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT {best:.2f} s")
+    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT {best:.2f} s "
+        f"({time.perf_counter() - t0:.0f} s)")
     if save_best is not None:
         save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
     for rnd in range(1, rounds + 1):
         pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)
         follow = beta ** rnd
         seeds = [11_000 + rnd * 100 + i for i in range(episodes)]
-        trajs = lockstep(_envs(jobs, episodes), seeds, pol, expert=labeler, follow=follow)
+        trajs = lockstep(_envs(jobs, episodes), seeds, pol, expert=labeler, follow=follow,
+                         max_decisions=600 * jobs)
         for t in trajs:
-            obs_all += t["obs"]
-            act_all.append(t["acts"])
-        loss = _fit(model, opt, obs_all, np.concatenate(act_all), epochs, rnd, log, f"dagger {rnd}", **fit)
-        val = mean_jct(model, val_envs, val_seeds, device, forward)
+            data.add(t["obs"], t["acts"])
+        log(f"dagger {rnd}: {sum(t['decisions'] for t in trajs)} decisions rolled out ({time.perf_counter() - t0:.0f} s)")
+        loss = _fit(model, opt, data, epochs, rnd, log, f"dagger {rnd}", **fit)
+        val = mean_jct(model, val_envs, val_seeds, device, forward, log)
         roll = float(np.mean([t["mean_jct_s"] for t in trajs]))
         history.append({"stage": "dagger", "round": rnd, "follow": follow, "rollout_mean_jct_s": roll, "loss": loss,
-                        "decisions": len(obs_all), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
-        log(f"dagger {rnd}: rollouts JCT {roll:.2f} s (labeler followed {follow:.2f}), validation JCT {val:.2f} s")
+                        "decisions": len(data), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
+        log(f"dagger {rnd}: rollouts JCT {roll:.2f} s (labeler followed {follow:.2f}), validation JCT {val:.2f} s "
+            f"({time.perf_counter() - t0:.0f} s)")
         if val < best:
             best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
             if save_best is not None:  # a long run can be stopped at any time and keep its best model
@@ -461,7 +525,8 @@ def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     # 2) REINFORCE with the time-based baseline
     for it in range(args.iterations):
         pol = GNNScheduler(model=model, greedy=False, seed=args.seed * 1000 + it, device=device)
-        rolls = lockstep(_envs(args.jobs, args.rollouts), [20_000 + it] * args.rollouts, pol)
+        rolls = lockstep(_envs(args.jobs, args.rollouts), [20_000 + it] * args.rollouts, pol,
+                         max_decisions=600 * args.jobs)
         rtgs = [np.cumsum(r["rewards"][::-1])[::-1] for r in rolls]
         base = _time_baseline([r["times"] for r in rolls], rtgs)
         adv = np.concatenate([g - b for g, b in zip(rtgs, base)])
@@ -478,7 +543,7 @@ def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
             loss.backward()
         opt.step()
         model.eval()
-        val = mean_jct(model, val_envs, val_seeds, device)
+        val = mean_jct(model, val_envs, val_seeds, device, log=log)
         train_jct = float(np.mean([r["mean_jct_s"] for r in rolls]))
         history.append({"stage": "pg", "iteration": it + 1, "train_mean_jct_s": train_jct, "val_mean_jct_s": val})
         log(f"pg {it + 1}: train JCT {train_jct:.2f} s, validation JCT {val:.2f} s")

@@ -12,7 +12,9 @@ networking head picks the stage and its parallelism):
   (tested), for the LLM as for the Mamba student, with no attention mask.
 * **Heads** (pointer-style, as Decima's): each stage's score reads its own embedding and features, its
   job token's output and the decide token's output; "wait" reads the decide token; the limit head
-  scores 1..E executors for each job from its token and the decide token.
+  scores 1..E executors for each job from its token and the decide token. A residual path around the
+  backbone adds the encoder's job summaries (and their sum, for the decide token) to what the heads
+  read, so the backbone learns a correction to a GNN scheduler rather than all of it.
 
 The forward contract is :class:`agents.cjs_gnn.DecimaGNN`'s (masked stage logits (B, J·S + 1), limit
 logits (B, J, E)), so :class:`agents.cjs_gnn.GNNScheduler`, the lockstep rollouts and the DAgger
@@ -98,13 +100,17 @@ class CJSTokensHeads(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.q_proj = nn.Linear(d, H)
         self.j_proj = nn.Linear(d, H)
+        # a residual path around the backbone: the heads also read the encoder's job summaries (and
+        # their sum), so the backbone learns a correction to a GNN scheduler rather than all of it
+        self.j_skip = nn.Linear(H, H)
+        self.q_skip = _mlp(H, H, H)
         self.stage_head = _mlp(3 * H + cfg.node_features, H, 1)
         self.wait_head = _mlp(H, H, 1)
         self.limit_head = _mlp(2 * H, H, cfg.num_executors)
 
     def tokens(self, obs: dict[str, torch.Tensor]):
         """(B, J + 1, d) tokens (row b: its K_b jobs, the decide token at K_b, then padding), stage
-        embeddings and K_b."""
+        embeddings, job summaries and K_b."""
         h, y = self.enc(obs)
         jobf = obs["job_features"]
         B, J = jobf.shape[:2]
@@ -113,14 +119,15 @@ class CJSTokensHeads(nn.Module):
         x = torch.cat([jobs, jobs.new_zeros(B, 1, jobs.shape[-1])], 1)
         at = (torch.arange(J + 1, device=x.device)[None] == n_jobs[:, None])[..., None]  # (B, J + 1, 1)
         x = torch.where(at, self.decide.to(x.dtype), x)
-        return self.norm(x), h, n_jobs
+        return self.norm(x), h, y, n_jobs
 
-    def heads(self, out: torch.Tensor, h: torch.Tensor, n_jobs: torch.Tensor, obs: dict[str, torch.Tensor]):
+    def heads(self, out: torch.Tensor, h: torch.Tensor, y: torch.Tensor, n_jobs: torch.Tensor,
+              obs: dict[str, torch.Tensor]):
         x = obs["node_features"]
         B, J, S, _ = x.shape
         out = out.float()
-        q = self.q_proj(out[torch.arange(B, device=out.device), n_jobs])  # (B, H): the decide token
-        j = self.j_proj(out[:, :J])  # (B, J, H)
+        q = self.q_proj(out[torch.arange(B, device=out.device), n_jobs]) + self.q_skip(y.sum(1))  # (B, H)
+        j = self.j_proj(out[:, :J]) + self.j_skip(y)  # (B, J, H)
         stage_in = torch.cat([h, j[:, :, None].expand(-1, -1, S, -1), q[:, None, None].expand(-1, J, S, -1), x], -1)
         stage = self.stage_head(stage_in).reshape(B, J * S)
         logits = torch.cat([stage, self.wait_head(q)], -1).masked_fill(obs["stage_mask"] == 0, -1e9)
@@ -146,10 +153,10 @@ class CJSTeacher(nn.Module):
         self.task = CJSTokensHeads(cfg, backbone.config.hidden_size)
 
     def forward(self, obs: dict[str, torch.Tensor]):
-        x, h, n = self.task.tokens(obs)
+        x, h, y, n = self.task.tokens(obs)
         dtype = next(self.backbone.parameters()).dtype
         out = self.backbone(inputs_embeds=x.to(dtype), use_cache=False).last_hidden_state
-        return self.task.heads(out, h, n, obs)
+        return self.task.heads(out, h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         names = {n for n, p in self.named_parameters() if p.requires_grad}
@@ -166,8 +173,8 @@ class CJSStudent(nn.Module):
         self.task = CJSTokensHeads(cfg, cfg.d_model)
 
     def forward(self, obs: dict[str, torch.Tensor]):
-        x, h, n = self.task.tokens(obs)
-        return self.task.heads(self.backbone(x), h, n, obs)
+        x, h, y, n = self.task.tokens(obs)
+        return self.task.heads(self.backbone(x), h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters()}

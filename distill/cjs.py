@@ -60,7 +60,8 @@ class Args:
     kl_beta: float = 0.5  # student: weight of the KL to the teacher
     temperature: float = 2.0
     batch_size: int = 256
-    lr: float = 3e-4
+    lr: float = 1e-3  # encoder, tokens, heads (and the whole student)
+    backbone_lr: float = 1e-4  # the teacher's LoRA weights (NetLLM's learning rate)
     seed: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     val_seeds: int = 2
@@ -151,7 +152,11 @@ def train(args: Args, log=print):
     model, teacher, init_report = build(args, device)
     model.to(device).eval()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")] \
+        if args.role == "teacher" else []
+    rest = [p for p in params if all(p is not q for q in lora)]
+    groups = [{"params": rest, "lr": args.lr}] + ([{"params": lora, "lr": args.backbone_lr}] if lora else [])
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     pool = make_cjs_agent(args.pool)
     if teacher is not None:
         labeler = GNNScheduler(model=teacher, device=device, name="teacher",
