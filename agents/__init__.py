@@ -135,13 +135,18 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair", "wfair")
+CJS_AGENTS = ("fifo", "fair", "wfair", "gnn")
+PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 
 
 def make_cjs_agent(name: str):
-    """Build a cluster-scheduling agent by name."""
+    """Build a cluster-scheduling agent by name (``gnn`` needs torch and loads the shipped checkpoint)."""
     from . import cjs
 
+    if name == "gnn":
+        from .cjs_gnn import GNNScheduler
+
+        return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn")
     table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")

@@ -429,11 +429,14 @@ def _envs(jobs: int, n: int):
     return [CJSEnv(CJSConfig(num_jobs=jobs)) for _ in range(n)]
 
 
-def mean_jct(model, envs, seeds, device="cpu", forward=None, log=None) -> float:
+DECISIONS_PER_JOB_CAP = 600  # ~4× what wfair needs per job (~130): past it, an episode is cut
+
+
+def mean_jct(model, envs, seeds, device="cpu", forward=None, log=None, cap_per_job: int = DECISIONS_PER_JOB_CAP) -> float:
     """Mean JCT of ``model`` (greedy) over ``seeds``, one env per seed, run in lockstep; ``inf`` when
-    an episode needs over 4× the decisions wfair makes per job (~130): such a model is not kept."""
+    an episode needs over ``cap_per_job`` decisions per job: such a model is not kept."""
     pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)
-    cap = 600 * envs[0].config.num_jobs
+    cap = cap_per_job * envs[0].config.num_jobs
     trajs = lockstep(envs, seeds, pol, record=False, max_decisions=cap)
     value = float(np.mean([t["mean_jct_s"] for t in trajs]))
     if any(t["truncated"] for t in trajs):
@@ -446,11 +449,12 @@ def mean_jct(model, envs, seeds, device="cpu", forward=None, log=None) -> float:
 def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc_epochs: int, rounds: int,
             episodes: int, epochs: int, beta: float, val_seeds, val_jobs: int, device="cpu", teacher=None,
             kl_beta: float = 0.5, temperature: float = 2.0, batch: int = 256, forward=None, log=print,
-            save_best=None, history: list | None = None):
+            save_best=None, history: list | None = None, cap_per_job: int = DECISIONS_PER_JOB_CAP):
     """Behaviour cloning on ``pool_expert``'s episodes, then DAgger rounds: ``model`` schedules
     ``episodes`` workloads side by side (following ``labeler`` at each decision with probability
     ``beta^round``), ``labeler`` labels every state visited, the data aggregate and ``model`` is refit
-    for ``epochs``. ``bc_episodes = 0`` skips cloning (a model that already schedules). After each
+    for ``epochs``. ``bc_episodes = 0`` skips cloning (a model that already schedules). Episodes are cut
+    past ``cap_per_job`` decisions per job (:func:`lockstep`). After each
     stage the validation mean JCT (``val_seeds`` × ``val_jobs`` jobs) decides the checkpoint kept.
     Returns the best validation JCT; ``model`` holds its weights."""
     history = [] if history is None else history
@@ -463,7 +467,7 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
             data.add(t["obs"], t["acts"])
         log(f"pool: {len(data)} decisions of {bc_episodes} workloads ({time.perf_counter() - t0:.0f} s)")
         _fit(model, opt, data, bc_epochs, 0, log, "bc", **fit)
-    best = mean_jct(model, val_envs, val_seeds, device, forward, log)
+    best = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(data),
                     "seconds": time.perf_counter() - t0})
@@ -476,12 +480,12 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
         follow = beta ** rnd
         seeds = [11_000 + rnd * 100 + i for i in range(episodes)]
         trajs = lockstep(_envs(jobs, episodes), seeds, pol, expert=labeler, follow=follow,
-                         max_decisions=600 * jobs)
+                         max_decisions=cap_per_job * jobs)
         for t in trajs:
             data.add(t["obs"], t["acts"])
         log(f"dagger {rnd}: {sum(t['decisions'] for t in trajs)} decisions rolled out ({time.perf_counter() - t0:.0f} s)")
         loss = _fit(model, opt, data, epochs, rnd, log, f"dagger {rnd}", **fit)
-        val = mean_jct(model, val_envs, val_seeds, device, forward, log)
+        val = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job)
         roll = float(np.mean([t["mean_jct_s"] for t in trajs]))
         history.append({"stage": "dagger", "round": rnd, "follow": follow, "rollout_mean_jct_s": roll, "loss": loss,
                         "decisions": len(data), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
@@ -526,7 +530,7 @@ def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     for it in range(args.iterations):
         pol = GNNScheduler(model=model, greedy=False, seed=args.seed * 1000 + it, device=device)
         rolls = lockstep(_envs(args.jobs, args.rollouts), [20_000 + it] * args.rollouts, pol,
-                         max_decisions=600 * args.jobs)
+                         max_decisions=DECISIONS_PER_JOB_CAP * args.jobs)
         rtgs = [np.cumsum(r["rewards"][::-1])[::-1] for r in rolls]
         base = _time_baseline([r["times"] for r in rolls], rtgs)
         adv = np.concatenate([g - b for g, b in zip(rtgs, base)])

@@ -60,6 +60,7 @@ class Args:
     kl_beta: float = 0.5  # student: weight of the KL to the teacher
     temperature: float = 2.0
     batch_size: int = 256
+    decision_cap: int = 600  # training / validation episodes are cut past this many decisions per job
     lr: float = 1e-3  # encoder, tokens, heads (and the whole student)
     backbone_lr: float = 1e-4  # the teacher's LoRA weights (NetLLM's learning rate)
     seed: int = 0
@@ -178,7 +179,7 @@ def train(args: Args, log=print):
                    device=device, teacher=teacher, kl_beta=args.kl_beta if teacher is not None else 0.0,
                    temperature=args.temperature, batch=args.batch_size,
                    forward=forward_for(model, device, max(args.val_seeds, args.dagger_episodes)), log=log, save_best=save,
-                   history=history)
+                   history=history, cap_per_job=args.decision_cap)
     metrics = {"val_mean_jct_s": best, "val_seeds": val_seeds, "history": history,
                "train_seconds": time.perf_counter() - t0, "peak_gpu_mib": _peak_mib(device)}
     save(model, metrics)

@@ -244,10 +244,13 @@ def run_vp(args) -> dict:
 def run_cjs(args) -> dict:
     from tqdm.auto import tqdm
 
-    from agents import CJS_AGENTS, make_cjs_agent
+    from agents import CJS_AGENTS, _installed, make_cjs_agent
     from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
 
     names = args.agents.split(",") if args.agents else list(CJS_AGENTS)
+    if not args.agents and not _installed("torch"):  # the shipped GNN needs torch
+        names.remove("gnn")
+        print("cjs: leaving out gnn (needs torch: pip install -e '.[torch]')")
     unknown = [n for n in names if n not in CJS_AGENTS]
     if unknown:
         raise SystemExit(f"unknown CJS agent(s) {unknown}; available: {', '.join(CJS_AGENTS)}")

@@ -1,0 +1,130 @@
+"""CJS teacher / student schedulers and their trainer: padding invariance, batched = single decisions,
+lockstep = serial evaluation, the bucketed decision set, a tiny teacher -> student run and round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agents import make_cjs_agent
+from agents.cjs_gnn import DecimaGNN, DecisionSet, GNNConfig, GNNScheduler, _stack, action_logp, lockstep, \
+    pad_stack, to_tensors, trim
+from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig, load_cjs
+from envs.cjs import CJSConfig, CJSEnv
+from evaluation.cjs import evaluate_cjs
+
+TINY_T = CJSTeacherConfig(backbone="tiny-random", lora_rank=4, hidden=8, rounds=2)
+TINY_S = CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2, hidden=8, rounds=2)
+
+
+def _states(n_jobs=12, seed=3, every=40, steps=400):
+    """Trimmed observations of a wfair episode, with different numbers of jobs in the system."""
+    env = CJSEnv(CJSConfig(num_jobs=n_jobs))
+    wf = make_cjs_agent("wfair")
+    obs, info = env.reset(seed=seed)
+    out, full, acts = [], [], []
+    for i in range(steps):
+        a = wf.act(obs, info)
+        if i % every == 0:
+            small, slot = trim(obs, np.asarray([a[0]]))
+            out.append(small)
+            full.append(obs)
+            acts.append([int(slot[0]), int(a[1])])
+        obs, _, term, _, info = env.step(a)
+        if term:
+            break
+    return out, full, np.asarray(acts)
+
+
+def test_rows_do_not_depend_on_their_batch(data_root):
+    torch.manual_seed(0)
+    states, _, _ = _states()
+    widths = [s["job_features"].shape[0] for s in states]
+    assert len(set(widths)) > 1  # the batch really pads some rows
+    arrays, w = pad_stack(states)
+    S = arrays["node_features"].shape[2]
+    for model in (CJSTeacher(TINY_T), CJSStudent(TINY_S), DecimaGNN(GNNConfig(hidden=8, rounds=2))):
+        model.eval()
+        with torch.no_grad():
+            logits, limits = model(to_tensors(arrays))
+            for i, s in enumerate(states):
+                one, lim_one = model(to_tensors(s))
+                K = w[i]
+                batched = torch.cat([logits[i, :K * S], logits[i, -1:]])
+                torch.testing.assert_close(batched, one[0], atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(limits[i, :K], lim_one[0], atol=1e-5, rtol=1e-5)
+
+
+def test_batched_decisions_equal_single_ones(data_root):
+    torch.manual_seed(1)
+    _, full, _ = _states()
+    pol = GNNScheduler(model=CJSStudent(TINY_S))
+    together = pol.act_list(full)
+    alone = [pol.act(o) for o in full]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))
+    for o, a in zip(full, together):  # valid actions in the env's layout
+        assert a[0] == len(o["stage_mask"]) - 1 or o["stage_mask"][a[0]] == 1
+
+
+def test_lockstep_equals_serial_evaluation(data_root):
+    torch.manual_seed(2)
+    cfg = CJSConfig(num_jobs=2)
+    pol = GNNScheduler(model=DecimaGNN(GNNConfig(hidden=8, rounds=2)))
+    side_by_side = evaluate_cjs(pol, seeds=[7, 8], config=cfg)  # batched scheduler: lockstep
+    serial = [evaluate_cjs(pol, seeds=[s], config=cfg, env=CJSEnv(cfg)) for s in (7, 8)]  # env given: serial
+    for i in range(2):
+        np.testing.assert_allclose(side_by_side.jct_s[i], serial[i].jct_s[0])
+        assert side_by_side.decisions[i] == serial[i].decisions[0]
+
+
+def test_lockstep_dagger_labels_and_cut(data_root):
+    envs = [CJSEnv(CJSConfig(num_jobs=3)) for _ in range(2)]
+    wf = make_cjs_agent("wfair")
+    fifo = make_cjs_agent("fifo")
+    trajs = lockstep(envs, [1, 2], fifo, expert=wf, follow=0.0)
+    for t in trajs:  # labels are wfair's, on the states FIFO visited
+        assert len(t["obs"]) == len(t["acts"]) == t["decisions"] and not t["truncated"]
+    cut = lockstep(envs, [1, 2], fifo, record=False, max_decisions=5)
+    assert all(t["truncated"] and t["decisions"] == 5 for t in cut)
+
+
+def test_decision_set_keeps_every_decision(data_root):
+    states, _, acts = _states()
+    data = DecisionSet(step=4)
+    data.add(states, acts)
+    assert len(data) == len(states)
+    model = DecimaGNN(GNNConfig(hidden=8, rounds=2)).eval()
+    with torch.no_grad():
+        o, sl, li = _stack(states, acts)
+        want = sorted(action_logp(model, o, sl, li)[0].tolist())
+        got = sorted(x for o, sl, li in data.batches(3, np.random.default_rng(0))
+                     for x in action_logp(model, o, sl, li)[0].tolist())
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_tiny_teacher_student_round_trip(tmp_path, data_root):
+    from distill.cjs import Args, evaluate_only, train
+
+    common = dict(hidden=8, jobs=2, bc_episodes=1, bc_epochs=1, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
+                  val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40)
+    t_args = Args(role="teacher", backbone="tiny-random", lora_rank=4, out=str(tmp_path / "t"), **common)
+    teacher, t_metrics = train(t_args, log=lambda *_: None)
+    assert [h["stage"] for h in t_metrics["history"]] == ["bc", "dagger"]
+    s_args = Args(role="student", teacher=str(tmp_path / "t"), init="cwr", layers="mma", d_model=32, d_state=16,
+                  headdim=16, out=str(tmp_path / "s"), **common)
+    student, s_metrics = train(s_args, log=lambda *_: None)
+    assert np.isfinite(s_metrics["history"][-1]["loss"])
+    # reloaded checkpoints schedule exactly as the models in memory (bf16 storage on both sides)
+    _, full, _ = _states(n_jobs=6, steps=200)
+    for folder, model in (("t", teacher), ("s", student)):
+        loaded, meta = load_cjs(tmp_path / folder)
+        assert meta["task"] == "cjs"
+        from agents.cjs_llm import save_cjs
+
+        save_cjs(model, tmp_path / f"{folder}2", {})
+        again, _ = load_cjs(tmp_path / f"{folder}2")
+        a = GNNScheduler(model=loaded).act_list(full)
+        b = GNNScheduler(model=again).act_list(full)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
+    assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
