@@ -1,4 +1,4 @@
-"""Decima-style GNN scheduler for ``mamba4net/CJS-v0`` and its training (imitation warm start + REINFORCE).
+"""Decima-style GNN scheduler for ``mamba4net/CJS-v0`` and its training (imitation + DAgger + REINFORCE).
 
 Model (after Decima, Mao et al. SIGCOMM 2019): stage features are embedded, then messages flow from
 child stages to parents for ``rounds`` steps (``h = h0 + f(A·h)``: a parent sees its descendants'
@@ -12,7 +12,13 @@ for a warm start, DAgger rounds (``--dagger-rounds``: the GNN schedules, the heu
 states it visits, they join the training set — a clone alone drifts into states the heuristic never
 shows it), then REINFORCE with Decima's time-based baseline — several rollouts of one workload, each decision's
 return-to-go compared with the others' at the same wall-clock time — and an entropy bonus, on shorter
-episodes (``--jobs``). The checkpoint kept is the best mean JCT on validation seeds.
+episodes (``--jobs``). The checkpoint kept is the best mean JCT on validation seeds. ``--init DIR``
+continues from a checkpoint (no cloning).
+
+The pieces serve every CJS scheduler with this module's forward contract (the LLM teacher and Mamba
+student of :mod:`agents.cjs_llm` too): :class:`GNNScheduler` (batched decisions), :func:`lockstep`
+(workloads side by side, DAgger labelling), :class:`DecisionSet` and :func:`imitate` (cloning, DAgger,
+optional distillation term).
 """
 
 from __future__ import annotations
