@@ -44,6 +44,7 @@ class Args:
     lora_rank: int = 32  # NetLLM uses 128 for CJS; 32 keeps the shipped adapter under 10 MB (as the ABR teacher)
     teacher: str = "agents/pretrained/teacher_cjs"  # student: the teacher folder; "" = trained alone
     init: str = "cwr"  # student: cwr | random
+    init_from: str = ""  # continue from this checkpoint folder of the same role (use with --bc-episodes 0)
     layers: str = "mmmmmmmmmmaa"
     d_model: int = 256
     d_state: int = 64
@@ -122,6 +123,23 @@ def build(args: Args, device):
     return student, teacher, report
 
 
+def _continue_from(model, folder: str) -> dict:
+    """Load the trained tensors of a checkpoint of the same role into ``model`` (bf16 -> fp32)."""
+    from agents.checkpoint import read_checkpoint
+    from agents.cjs_llm import CJSStudentConfig, CJSTeacherConfig
+
+    teacher = "teacher" in type(model).__name__.lower()
+    weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig if teacher else CJSStudentConfig,
+                                         "python -m distill.cjs", weights="adapter.safetensors" if teacher else
+                                         "model.safetensors")
+    if cfg != model.cfg:
+        raise SystemExit(f"--init-from {folder}: its config {cfg} differs from this run's {model.cfg}")
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    if unexpected or (not teacher and missing):
+        raise SystemExit(f"--init-from {folder}: tensors do not match ({len(missing)} missing, {len(unexpected)} unexpected)")
+    return {"init_from": str(folder), "init_from_metrics": meta.get("metrics", {}).get("val_mean_jct_s")}
+
+
 def evaluate_only(args: Args, log=print) -> dict:
     from agents.cjs_llm import load_cjs
 
@@ -151,6 +169,8 @@ def train(args: Args, log=print):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.cuda.reset_peak_memory_stats(device)
     model, teacher, init_report = build(args, device)
+    if args.init_from:
+        init_report = {**init_report, **_continue_from(model, args.init_from)}
     model.to(device).eval()
     params = [p for p in model.parameters() if p.requires_grad]
     lora = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")] \

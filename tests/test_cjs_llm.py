@@ -126,5 +126,9 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
         a = GNNScheduler(model=loaded).act_list(full)
         b = GNNScheduler(model=again).act_list(full)
         assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    # a later call continues from the checkpoint (no cloning: straight to validation and DAgger)
+    more = Args(**{**vars(s_args), "init_from": str(tmp_path / "s"), "bc_episodes": 0, "out": str(tmp_path / "s3")})
+    _, m3 = train(more, log=lambda *_: None)
+    assert [h["stage"] for h in m3["history"]] == ["init", "dagger"]
     ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
     assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
