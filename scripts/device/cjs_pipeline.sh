@@ -4,10 +4,11 @@
 # labelled by the teacher), on one GPU. Phases, each one call (≤ 10 min):
 #
 #   PHASE=setup  carry .whl, .devrun/cjs.tgz and the first GGUF part: wheels, data, part -> $K
-#   PHASE=part   carry one more GGUF part (PART=name): copied to $K/parts
+#   PHASE=part   carry one more GGUF part (.devrun/smol5/part_ab ... _ae, one per call): copied to $K/parts
 #   PHASE=A      GGUF joined (md5 checked); GNN in the background, teacher training in front
 #   PHASE=B      teacher on the held-out seeds in the background, student distillation + held-out in front
 #   PHASE=C      ablations side by side: student alone (Mamba4Net-S), random init instead of CWR
+# Session 5 ran setup, part and A (twice; see docs/RESULTS.md); B and C wait for a teacher that beats Fair.
 #
 #   K=/root/keep OUT=... PHASE=A bash scripts/device/cjs_pipeline.sh
 set -u
