@@ -138,18 +138,11 @@ class CJSTokensHeads(nn.Module):
 class CJSTeacher(nn.Module):
     def __init__(self, cfg: CJSTeacherConfig, backbone: nn.Module | None = None):
         super().__init__()
-        from .teacher import load_backbone
+        from .teacher import frozen_with_lora, load_backbone
 
         self.cfg = cfg
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        if cfg.lora_rank > 0:
-            from peft import LoraConfig, get_peft_model
-
-            backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
-                                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-        self.backbone = backbone
+        self.backbone = backbone = frozen_with_lora(backbone, cfg.lora_rank, cfg.lora_alpha)
         self.task = CJSTokensHeads(cfg, backbone.config.hidden_size)
 
     def forward(self, obs: dict[str, torch.Tensor]):
@@ -159,8 +152,9 @@ class CJSTeacher(nn.Module):
         return self.task.heads(out, h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+        from .teacher import trained_tensors
+
+        return trained_tensors(self)
 
 
 class CJSStudent(nn.Module):
@@ -194,13 +188,12 @@ def load_cjs(folder: str | Path, device: str = "cpu", backbone: nn.Module | None
         raise FileNotFoundError(f"{folder}: no CJS checkpoint; train one with `python -m distill.cjs`")
     kind = json.loads((folder / "config.json").read_text()).get("model")
     if kind == "cjs-teacher":
+        from .teacher import load_trained
+
         weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig, "python -m distill.cjs --role teacher",
                                              weights="adapter.safetensors")
         model = CJSTeacher(cfg, backbone)
-        missing = set(model.trainable_state()) - set(weights)
-        if missing:
-            raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
-        model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+        load_trained(model, weights, folder)
     elif kind == "cjs-student":
         weights, cfg, meta = read_checkpoint(folder, CJSStudentConfig, "python -m distill.cjs --role student")
         model = CJSStudent(cfg)

@@ -103,6 +103,33 @@ def load_backbone(name: str) -> nn.Module:
     return lm.model if hasattr(lm, "model") else lm
 
 
+def frozen_with_lora(backbone: nn.Module, rank: int, alpha: int) -> nn.Module:
+    """Freeze ``backbone`` and, for ``rank > 0``, wrap it with LoRA adapters (peft) on the attention
+    projections q/k/v/o — the adaptation every teacher (ABR, VP, CJS) uses."""
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    if rank > 0:
+        from peft import LoraConfig, get_peft_model
+
+        backbone = get_peft_model(backbone, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.05,
+                                                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    return backbone
+
+
+def trained_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors training changes (parameters that require grad): what a teacher checkpoint stores."""
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {n: t.detach().contiguous() for n, t in model.state_dict().items() if n in names}
+
+
+def load_trained(model: nn.Module, weights: dict[str, torch.Tensor], folder) -> None:
+    """Load a teacher checkpoint's tensors (bf16 on disk) into ``model``; every trained tensor must be there."""
+    missing = set(trained_tensors(model)) - set(weights)
+    if missing:
+        raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+
+
 def pensieve_width(history: int, levels: int, width: int) -> int:
     """Width of :func:`pensieve_features`: the scalars' linear plus the three convs' flattened outputs."""
     return 3 * width + (history - 3) * width * 2 + (levels - 3) * width
@@ -152,15 +179,7 @@ class ABRTeacher(nn.Module):
         self.cfg = cfg
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
         d = backbone.config.hidden_size
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        if cfg.lora_rank > 0:
-            from peft import LoraConfig, get_peft_model
-
-            backbone = get_peft_model(backbone, LoraConfig(
-                r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
-                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-        self.backbone = backbone
+        self.backbone = frozen_with_lora(backbone, cfg.lora_rank, cfg.lora_alpha)
         self.embed_return = nn.Linear(1, d)
         self.embed_state = ABRStateEncoder(cfg.history, cfg.levels, cfg.encoder_width, d)
         self.embed_action = nn.Embedding(cfg.levels + 1, d)  # +1: "no action yet"
@@ -185,8 +204,7 @@ class ABRTeacher(nn.Module):
         return self.head(h.reshape(B, W, 3, -1)[:, :, 1])
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+        return trained_tensors(self)
 
 
 def save_teacher(model: ABRTeacher, folder: str | Path, extra: dict) -> Path:
@@ -201,10 +219,7 @@ def load_teacher(folder: str | Path = PRETRAINED_ABR, backbone: nn.Module | None
     weights, cfg, meta = read_checkpoint(folder, TeacherConfig, "python -m distill.teacher --env abr",
                                          weights="adapter.safetensors")
     model = ABRTeacher(cfg, backbone)
-    missing = set(model.trainable_state()) - set(weights)
-    if missing:
-        raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
-    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    load_trained(model, weights, folder)
     return model.to(device).eval(), meta
 
 

@@ -83,18 +83,11 @@ class VPTokens(nn.Module):
 class VPTeacher(nn.Module):
     def __init__(self, cfg: VPTeacherConfig, backbone: nn.Module | None = None):
         super().__init__()
-        from .teacher import load_backbone
+        from .teacher import frozen_with_lora, load_backbone
 
         self.cfg = cfg
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        if cfg.lora_rank > 0:
-            from peft import LoraConfig, get_peft_model
-
-            backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.05,
-                                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-        self.backbone = backbone
+        self.backbone = backbone = frozen_with_lora(backbone, cfg.lora_rank, cfg.lora_alpha)
         d = backbone.config.hidden_size
         self.tokens = VPTokens(d, cfg.history, cfg.future, cfg.scale_deg)
         self.head = nn.Linear(d, 3)
@@ -105,8 +98,9 @@ class VPTeacher(nn.Module):
         return self.head(h) * self.cfg.scale_deg
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+        from .teacher import trained_tensors
+
+        return trained_tensors(self)
 
 
 class VPStudent(nn.Module):
@@ -158,8 +152,10 @@ def load_vp(folder: str | Path, device: str = "cpu", backbone: nn.Module | None 
     if kind == "vp-teacher":
         weights, cfg, meta = read_checkpoint(folder, VPTeacherConfig, "python -m distill.vp --role teacher",
                                              weights="adapter.safetensors")
+        from .teacher import load_trained
+
         model = VPTeacher(cfg, backbone)
-        model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+        load_trained(model, weights, folder)
     elif kind == "vp-student":
         weights, cfg, meta = read_checkpoint(folder, VPStudentConfig, "python -m distill.vp --role student")
         model = VPStudent(cfg)

@@ -126,6 +126,7 @@ def _continue_from(model, folder: str) -> dict:
     """Load the trained tensors of a checkpoint of the same role into ``model`` (bf16 -> fp32)."""
     from agents.checkpoint import read_checkpoint
     from agents.cjs_llm import CJSStudentConfig, CJSTeacherConfig
+    from agents.teacher import load_trained
 
     teacher = "teacher" in type(model).__name__.lower()
     weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig if teacher else CJSStudentConfig,
@@ -133,9 +134,7 @@ def _continue_from(model, folder: str) -> dict:
                                          "model.safetensors")
     if cfg != model.cfg:
         raise SystemExit(f"--init-from {folder}: its config {cfg} differs from this run's {model.cfg}")
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
-    if unexpected or (not teacher and missing):
-        raise SystemExit(f"--init-from {folder}: tensors do not match ({len(missing)} missing, {len(unexpected)} unexpected)")
+    load_trained(model, weights, folder)
     return {"init_from": str(folder), "init_from_metrics": meta.get("metrics", {}).get("val_mean_jct_s")}
 
 
