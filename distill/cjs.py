@@ -26,7 +26,6 @@ config with the metrics, training time and peak GPU memory). On CUDA the schedul
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -222,17 +221,6 @@ def main(argv=None) -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2, default=float))
-
-
-def forward_env_cjs(role: str, argv: list[str] | None) -> bool:
-    """``python -m distill.teacher|student --env cjs ...`` -> this module; True if it handled the call."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    for i, a in enumerate(argv):
-        if a == "--env" and i + 1 < len(argv) and argv[i + 1] == "cjs" or a == "--env=cjs":
-            rest = argv[:i] + argv[i + (1 if "=" in a else 2):]
-            main(["--role", role, *rest])
-            return True
-    return False
 
 
 if __name__ == "__main__":

@@ -296,13 +296,9 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
 def main(argv=None) -> None:
     from agents.checkpoint import parse_dataclass_args
 
-    from .vp import forward_env_vp
+    from . import forward_env
 
-    if forward_env_vp("student", argv):  # --env vp: supervised VP student (distill/vp.py)
-        return
-    from .cjs import forward_env_cjs
-
-    if forward_env_cjs("student", argv):  # --env cjs: closed-loop imitation / distillation (distill/cjs.py)
+    if forward_env("student", argv):  # --env vp / cjs: their own trainers (distill/vp.py, distill/cjs.py)
         return
 
     args = parse_dataclass_args(Args, argv, "python -m distill.student", __doc__)

@@ -227,13 +227,9 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
 def main(argv=None) -> None:
     from agents.checkpoint import parse_dataclass_args
 
-    from .vp import forward_env_vp
+    from . import forward_env
 
-    if forward_env_vp("teacher", argv):  # --env vp: supervised VP teacher (distill/vp.py)
-        return
-    from .cjs import forward_env_cjs
-
-    if forward_env_cjs("teacher", argv):  # --env cjs: closed-loop imitation / distillation (distill/cjs.py)
+    if forward_env("teacher", argv):  # --env vp / cjs: their own trainers (distill/vp.py, distill/cjs.py)
         return
 
     args = parse_dataclass_args(Args, argv, "python -m distill.teacher", __doc__)

@@ -15,7 +15,6 @@ is kept, evaluated on the test split, and saved (teacher: LoRA + tokens + head, 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -171,17 +170,6 @@ def main(argv=None) -> None:
     if args.out:
         write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2, default=float))
-
-
-def forward_env_vp(role: str, argv: list[str] | None) -> bool:
-    """``python -m distill.teacher|student --env vp ...`` -> this module; True if it handled the call."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    for i, a in enumerate(argv):
-        if a == "--env" and i + 1 < len(argv) and argv[i + 1] == "vp" or a == "--env=vp":
-            rest = argv[:i] + argv[i + (1 if "=" in a else 2):]
-            main(["--role", role, *rest])
-            return True
-    return False
 
 
 if __name__ == "__main__":

@@ -132,3 +132,17 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert [h["stage"] for h in m3["history"]] == ["init", "dagger"]
     ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
     assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
+
+
+def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
+    import distill
+    import distill.cjs
+    import distill.vp
+
+    calls = []
+    monkeypatch.setattr(distill.cjs, "main", lambda argv: calls.append(("cjs", argv)))
+    monkeypatch.setattr(distill.vp, "main", lambda argv: calls.append(("vp", argv)))
+    assert distill.forward_env("student", ["--env", "cjs", "--jobs", "5"])
+    assert distill.forward_env("teacher", ["--out", "x", "--env=vp"])
+    assert not distill.forward_env("teacher", ["--env", "abr", "--steps", "3"])
+    assert calls == [("cjs", ["--role", "student", "--jobs", "5"]), ("vp", ["--role", "teacher", "--out", "x"])]
