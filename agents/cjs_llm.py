@@ -41,6 +41,7 @@ from torch import nn
 
 from .checkpoint import read_checkpoint, write_checkpoint
 from .cjs_gnn import DAGEncoder, _mlp
+from .student import HybridShape
 
 PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
 PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
@@ -61,16 +62,7 @@ class CJSTeacherConfig:
 
 
 @dataclass(frozen=True)
-class CJSStudentConfig:
-    layers: str = "mmmmmmmmmmaa"
-    d_model: int = 256
-    d_state: int = 64
-    headdim: int = 64
-    expand: int = 2
-    ngroups: int = 1
-    d_conv: int = 4
-    attn_heads: int = 4
-    chunk: int = 64
+class CJSStudentConfig(HybridShape):
     hidden: int = 64
     rounds: int = 8
     node_features: int = 5
@@ -80,11 +72,7 @@ class CJSStudentConfig:
     max_jobs: int = 64
 
     def backbone(self):
-        from .student import StudentConfig
-
-        return StudentConfig(layers=self.layers, d_model=self.d_model, d_state=self.d_state, headdim=self.headdim,
-                             expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv, attn_heads=self.attn_heads,
-                             chunk=self.chunk, max_len=self.max_jobs + 1)
+        return self.hybrid(max_len=self.max_jobs + 1)
 
 
 class CJSTokensHeads(nn.Module):

@@ -36,7 +36,7 @@ runs the same step as two Triton kernels per layer (equal to this one to float t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,10 @@ PRETRAINED_ABR = Path(__file__).resolve().parent / "pretrained" / "student_abr"
 
 
 @dataclass(frozen=True)
-class StudentConfig:
+class HybridShape:
+    """The hybrid backbone's shape: the fields every student config shares (ABR's :class:`StudentConfig`
+    and the VP / CJS students' configs); :meth:`hybrid` gives the backbone's config for a window."""
+
     layers: str = "mmmmmmmmmmaa"  # m = Mamba-2 block, a = attention block (paper: 10 Mamba + 2 attention)
     d_model: int = 256
     d_state: int = 64  # N: equals the teacher's head dim, so CWR maps K→B and Q→C without truncation
@@ -62,6 +65,13 @@ class StudentConfig:
     d_conv: int = 4
     attn_heads: int = 4
     chunk: int = 64  # SSD chunk length of the full-sequence path
+
+    def hybrid(self, max_len: int) -> "StudentConfig":
+        return StudentConfig(**{f.name: getattr(self, f.name) for f in fields(HybridShape)}, max_len=max_len)
+
+
+@dataclass(frozen=True)
+class StudentConfig(HybridShape):
     max_len: int = 64  # attention window (decisions) = KV ring length
     history: int = 6
     levels: int = 6

@@ -26,6 +26,7 @@ from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
 
 from .base import BatchPolicy
 from .checkpoint import read_checkpoint, write_checkpoint
+from .student import HybridShape
 
 PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_vp"
 PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_vp"
@@ -42,26 +43,13 @@ class VPTeacherConfig:
 
 
 @dataclass(frozen=True)
-class VPStudentConfig:
-    layers: str = "mmmmmmmmmmaa"
-    d_model: int = 256
-    d_state: int = 64
-    headdim: int = 64
-    expand: int = 2
-    ngroups: int = 1
-    d_conv: int = 4
-    attn_heads: int = 4
-    chunk: int = 64
+class VPStudentConfig(HybridShape):
     history: int = HISTORY
     future: int = FUTURE
     scale_deg: float = 90.0
 
     def backbone(self):
-        from .student import StudentConfig
-
-        return StudentConfig(layers=self.layers, d_model=self.d_model, d_state=self.d_state, headdim=self.headdim,
-                             expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv, attn_heads=self.attn_heads,
-                             chunk=self.chunk, max_len=self.history + self.future)
+        return self.hybrid(max_len=self.history + self.future)
 
 
 class VPTokens(nn.Module):
