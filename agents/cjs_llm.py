@@ -15,6 +15,9 @@ networking head picks the stage and its parallelism):
   scores 1..E executors for each job from its token and the decide token. A residual path around the
   backbone adds the encoder's job summaries (and their sum, for the decide token) to what the heads
   read, so the backbone learns a correction to a GNN scheduler rather than all of it.
+* **Start** (``distill.cjs --task-init``, default the shipped Decima GNN): :func:`anchor_to_gnn` copies a
+  trained GNN into the encoder and heads and zeroes the projections from the backbone, so training
+  starts from a scheduler that already beats Fair and adapts the LLM to improve on it.
 
 The forward contract is :class:`agents.cjs_gnn.DecimaGNN`'s (masked stage logits (B, J·S + 1), limit
 logits (B, J, E)), so :class:`agents.cjs_gnn.GNNScheduler`, the lockstep rollouts and the DAgger
@@ -59,6 +62,7 @@ class CJSTeacherConfig:
     num_executors: int = 50
     max_stages: int = 20
     max_jobs: int = 64  # the env's job slots
+    wait_from_jobs: bool = True  # the "wait" score also reads each job (as the Decima GNN's)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class CJSStudentConfig(HybridShape):
     num_executors: int = 50
     max_stages: int = 20
     max_jobs: int = 64
+    wait_from_jobs: bool = True
 
     def backbone(self):
         return self.hybrid(max_len=self.max_jobs + 1)
@@ -94,6 +99,7 @@ class CJSTokensHeads(nn.Module):
         self.q_skip = _mlp(H, H, H)
         self.stage_head = _mlp(3 * H + cfg.node_features, H, 1)
         self.wait_head = _mlp(H, H, 1)
+        self.wait_job = _mlp(2 * H, H, 1) if cfg.wait_from_jobs else None
         self.limit_head = _mlp(2 * H, H, cfg.num_executors)
 
     def tokens(self, obs: dict[str, torch.Tensor]):
@@ -118,9 +124,37 @@ class CJSTokensHeads(nn.Module):
         j = self.j_proj(out[:, :J]) + self.j_skip(y)  # (B, J, H)
         stage_in = torch.cat([h, j[:, :, None].expand(-1, -1, S, -1), q[:, None, None].expand(-1, J, S, -1), x], -1)
         stage = self.stage_head(stage_in).reshape(B, J * S)
-        logits = torch.cat([stage, self.wait_head(q)], -1).masked_fill(obs["stage_mask"] == 0, -1e9)
+        wait = self.wait_head(q)
+        if self.wait_job is not None:  # minus a soft maximum over jobs of how much each wants executors
+            want = self.wait_job(torch.cat([j, q[:, None].expand(-1, J, -1)], -1))[..., 0]  # (B, J)
+            wait = wait - torch.logsumexp(want.masked_fill(obs["job_features"][..., 0] == 0, -1e9), -1, keepdim=True)
+        logits = torch.cat([stage, wait], -1).masked_fill(obs["stage_mask"] == 0, -1e9)
         limits = self.limit_head(torch.cat([j, q[:, None].expand(-1, J, -1)], -1))
         return logits, limits
+
+
+@torch.no_grad()
+def anchor_to_gnn(task: CJSTokensHeads, gnn: nn.Module) -> dict:
+    """Start the task parts as a trained :class:`agents.cjs_gnn.DecimaGNN` of the same width: its
+    encoder, heads and global summary (as ``q_skip``) copied, ``j_skip`` the identity, and the two
+    projections that read the backbone zeroed — the scheduler then *is* that GNN, whatever the
+    backbone, and training moves it only where the backbone's reading of the jobs helps (the backbone
+    still gets gradients: they flow once the projections leave zero, as LoRA's B does)."""
+    g = gnn.cfg
+    H = task.q_proj.out_features
+    if g.hidden != H or task.wait_job is None or gnn.wait_job is None or gnn.enc.stage_pos is None \
+            or task.limit_head[-1].out_features != g.num_executors:
+        raise ValueError(f"anchor GNN {g} does not match the task parts (hidden {H}, wait_from_jobs, "
+                         "stage positions, executors)")
+    for mine, theirs in (("enc", "enc"), ("q_skip", "glob"), ("stage_head", "stage_head"),
+                         ("wait_head", "wait_head"), ("wait_job", "wait_job"), ("limit_head", "limit_head")):
+        getattr(task, mine).load_state_dict(getattr(gnn, theirs).state_dict())
+    task.j_skip.weight.copy_(torch.eye(H))
+    task.j_skip.bias.zero_()
+    for proj in (task.q_proj, task.j_proj):
+        proj.weight.zero_()
+        proj.bias.zero_()
+    return {"task_init": "decima-gnn", "gnn_hidden": g.hidden}
 
 
 class CJSTeacher(nn.Module):
@@ -136,7 +170,9 @@ class CJSTeacher(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]):
         x, h, y, n = self.task.tokens(obs)
         dtype = next(self.backbone.parameters()).dtype
-        out = self.backbone(inputs_embeds=x.to(dtype), use_cache=False).last_hidden_state
+        # on CUDA the backbone runs in bf16 autocast (no weight-cast cache, so CUDA graphs can capture it)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda, cache_enabled=False):
+            out = self.backbone(inputs_embeds=x.to(dtype), use_cache=False).last_hidden_state
         return self.task.heads(out, h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

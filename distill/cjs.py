@@ -8,6 +8,9 @@ Both roles run :func:`agents.cjs_gnn.imitate` on 50-job workloads (Decima's shor
 
 * **Pool** (offline part): ``--bc-episodes`` workloads scheduled by the pool's scheduler (``wfair``,
   the strongest baseline), every decision kept with its action.
+* **Start**: the teacher's encoder and heads (and the student's, when it is not initialised from the
+  teacher) start as the shipped Decima GNN (``--task-init``; ``''`` = random), the projections from the
+  backbone at zero: the scheduler starts where the GNN stands and the backbone learns to improve on it.
 * **Teacher**: cross-entropy on those actions, then DAgger rounds in which the teacher schedules and
   ``wfair`` labels the states it reaches (a clone alone drifts where the pool never went).
 * **Student** (Mamba4Net's DKO for a policy): ``L = CE(label) + β·T²·KL(π_teacher ‖ π_student)`` on the
@@ -42,6 +45,7 @@ class Args:
     lora_rank: int = 32  # NetLLM uses 128 for CJS; 32 keeps the shipped adapter under 10 MB (as the ABR teacher)
     teacher: str = "agents/pretrained/teacher_cjs"  # student: the teacher folder; "" = trained alone
     init: str = "cwr"  # student: cwr | random
+    task_init: str = "agents/pretrained/cjs_gnn"  # teacher / student with --init random: start the encoder and heads as this Decima GNN ("" = random)
     init_from: str = ""  # continue from this checkpoint folder of the same role (use with --bc-episodes 0)
     layers: str = "mmmmmmmmmmaa"
     d_model: int = 256
@@ -103,22 +107,33 @@ def build(args: Args, device):
     from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig, load_cjs
 
     if args.role == "teacher":
-        return CJSTeacher(CJSTeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, hidden=args.hidden)), None, {}
+        model = CJSTeacher(CJSTeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, hidden=args.hidden))
+        return model, None, _anchor(model, args.task_init)
     if args.role != "student":
         raise SystemExit(f"--role {args.role!r}: use teacher or student")
     teacher = load_cjs(args.teacher, device=str(device))[0] if args.teacher else None
     student = CJSStudent(CJSStudentConfig(layers=args.layers, d_model=args.d_model, d_state=args.d_state,
                                           headdim=args.headdim, hidden=args.hidden))
-    report = {}
     if args.init == "cwr":
         if teacher is None:
             raise SystemExit("--init cwr needs --teacher (or use --init random)")
         from .cwr import cwr_init_cjs
 
-        report = cwr_init_cjs(student, teacher)
-    elif args.init != "random":
+        return student, teacher, cwr_init_cjs(student, teacher)
+    if args.init != "random":
         raise SystemExit(f"--init {args.init!r}: use cwr or random")
-    return student, teacher, report
+    return student, teacher, _anchor(student, args.task_init)
+
+
+def _anchor(model, folder: str) -> dict:
+    """``--task-init``: the encoder and heads start as the Decima GNN in ``folder`` (nothing when empty)."""
+    if not folder:
+        return {"task_init": "random"}
+    from agents.cjs_gnn import load_checkpoint
+    from agents.cjs_llm import anchor_to_gnn
+
+    gnn, _ = load_checkpoint(folder)
+    return {**anchor_to_gnn(model.task, gnn.float()), "task_init_from": str(folder)}
 
 
 def _continue_from(model, folder: str) -> dict:

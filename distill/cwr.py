@@ -184,7 +184,7 @@ def cjs_task_copy(student, teacher, P: torch.Tensor, base) -> None:
     t, s = teacher.task, student.task
     dev = s.tok.weight.device
     Pd = P.to(t.tok.weight.device)
-    for name in ("enc", "stage_head", "wait_head", "limit_head", "j_skip", "q_skip"):
+    for name in ("enc", "stage_head", "wait_head", "limit_head", "j_skip", "q_skip") + (("wait_job",) if t.wait_job is not None else ()):
         getattr(s, name).load_state_dict({k: v.to(dev) for k, v in getattr(t, name).state_dict().items()})
     s.tok.weight.copy_((Pd @ t.tok.weight).to(dev))
     s.tok.bias.copy_((Pd @ t.tok.bias).to(dev))

@@ -106,7 +106,7 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     from distill.cjs import Args, evaluate_only, train
 
     common = dict(hidden=8, jobs=2, bc_episodes=1, bc_epochs=1, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
-                  val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40)
+                  val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40, task_init="")
     t_args = Args(role="teacher", backbone="tiny-random", lora_rank=4, out=str(tmp_path / "t"), **common)
     teacher, t_metrics = train(t_args, log=lambda *_: None)
     assert [h["stage"] for h in t_metrics["history"]] == ["bc", "dagger"]
@@ -132,6 +132,50 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert [h["stage"] for h in m3["history"]] == ["init", "dagger"]
     ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
     assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
+
+
+def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
+    """--task-init: a teacher or student anchored to a GNN scores every action as that GNN does
+    (the backbone's reading enters through zeroed projections); CWR from such a teacher keeps it so;
+    training then moves the projections off zero (the backbone gets gradients)."""
+    from agents.cjs_gnn import save_checkpoint
+    from distill.cjs import Args, _anchor
+    from distill.cwr import cwr_init_cjs
+
+    torch.manual_seed(4)
+    gnn = DecimaGNN(GNNConfig(hidden=8, rounds=2)).eval()
+    save_checkpoint(gnn, tmp_path / "gnn", {})
+    states, _, acts = _states()
+    arrays, _ = pad_stack(states)
+    o = to_tensors(arrays)
+    teacher, student = CJSTeacher(TINY_T).eval(), CJSStudent(TINY_S).eval()
+    assert _anchor(teacher, str(tmp_path / "gnn"))["task_init"] == "decima-gnn"
+    cwr = CJSStudent(TINY_S).eval()
+    cwr_init_cjs(cwr, teacher)
+    _anchor(student, str(tmp_path / "gnn"))
+    with torch.no_grad():
+        want = gnn(o)
+        for model in (teacher, student, cwr):
+            got = model(o)
+            torch.testing.assert_close(got[0], want[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(got[1], want[1], atol=1e-5, rtol=1e-5)
+    opt = torch.optim.Adam([p for p in teacher.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        o2, sl, li = _stack(states, acts)
+        loss = -action_logp(teacher, o2, sl, li)[0].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert teacher.task.j_proj.weight.abs().sum() > 0
+    lora = [p for n, p in teacher.named_parameters() if "lora_B" in n]
+    assert lora and any(p.abs().sum() > 0 for p in lora)
+    try:
+        _anchor(CJSTeacher(CJSTeacherConfig(backbone="tiny-random", lora_rank=4, hidden=16, rounds=2)), str(tmp_path / "gnn"))
+    except ValueError as err:
+        assert "does not match" in str(err)
+    else:
+        raise AssertionError("a GNN of another width must be refused")
+    assert Args().task_init == "agents/pretrained/cjs_gnn"
 
 
 def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):

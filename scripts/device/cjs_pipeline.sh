@@ -9,6 +9,10 @@
 #   PHASE=B      teacher on the held-out seeds in the background, student distillation + held-out in front
 #   PHASE=C      ablations side by side: student alone (Mamba4Net-S), random init instead of CWR
 # Session 5 ran setup, part and A (twice; see docs/RESULTS.md); B and C wait for a teacher that beats Fair.
+# Session 6 (teacher and student start from the shipped GNN, `--task-init`; on-policy DAgger from the start):
+#   PHASE=T      teacher (SmolLM2-135M) in front, the same run on a random backbone of its shape behind
+#   PHASE=S      teacher on the held-out seeds behind; student (CWR + DKO + DAgger labelled by the teacher)
+#   PHASE=X      ablations side by side: student alone, random init instead of CWR; held-out for all
 #
 #   K=/root/keep OUT=... PHASE=A bash scripts/device/cjs_pipeline.sh
 set -u
@@ -52,6 +56,39 @@ C)
   timeout 360 python3 -m distill.cjs --role student --teacher "" --init random $common --out "$W/student_alone" > "$W/alone.log" 2>&1 &
   a=$!
   timeout 360 python3 -m distill.cjs --role student --teacher "$W/teacher_cjs" --init random $common --out "$W/student_random" > "$W/random.log" 2>&1
+  echo "random rc $?"
+  wait $a; echo "alone rc $?"
+  python3 -m distill.cjs --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
+  python3 -m distill.cjs --eval-only "$W/student_random" --out "$W/random_eval" > "$W/random_eval.log" 2>&1
+  wait ;;
+T)
+  if [ ! -f "$GGUF" ]; then cat "$K"/parts/part_* > "$GGUF"; fi
+  md5sum "$GGUF" | tee "$OUT/md5.txt"
+  nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+  t="--role teacher --bc-episodes 0 --dagger-rounds ${ROUNDS:-3} --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --lr 3e-4 --eval-seeds 0"
+  timeout "${TEACHER_S:-540}" python3 -m distill.cjs $t --backbone random:smollm2-135m --out "$W/teacher_random" > "$W/teacher_random.log" 2>&1 &
+  r=$!
+  timeout "${TEACHER_S:-540}" python3 -m distill.cjs $t --out "$W/teacher_cjs" > "$W/teacher.log" 2>&1
+  echo "teacher rc $?"
+  wait $r; echo "random-backbone teacher rc $?"
+  cp "$W/teacher_cjs/adapter.safetensors" "$OUT/teacher_cjs_adapter.safetensors"
+  cp "$W/teacher_cjs/config.json" "$OUT/teacher_cjs_config.json" ;;
+S)
+  python3 -m distill.cjs --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
+  e=$!
+  s="--bc-episodes 0 --dagger-rounds ${ROUNDS:-3} --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --eval-seeds 0"
+  timeout "${STUDENT_S:-420}" python3 -m distill.cjs --role student --teacher "$W/teacher_cjs" $s --out "$W/student_cjs" > "$W/student.log" 2>&1
+  echo "student rc $?"
+  python3 -m distill.cjs --eval-only "$W/student_cjs" --out "$W/student_eval" > "$W/student_eval.log" 2>&1
+  wait $e; echo "teacher eval rc $?"
+  cp "$W/student_cjs/model.safetensors" "$OUT/student_cjs_model.safetensors"
+  cp "$W/student_cjs/config.json" "$OUT/student_cjs_config.json" ;;
+X)
+  s="--bc-episodes 0 --dagger-rounds ${ROUNDS:-3} --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --eval-seeds 0"
+  python3 -m distill.cjs --eval-only "$W/teacher_random" --out "$W/teacher_random_eval" > "$W/teacher_random_eval.log" 2>&1 &
+  timeout "${STUDENT_S:-400}" python3 -m distill.cjs --role student --teacher "" --init random $s --out "$W/student_alone" > "$W/alone.log" 2>&1 &
+  a=$!
+  timeout "${STUDENT_S:-400}" python3 -m distill.cjs --role student --teacher "$W/teacher_cjs" --init random $s --out "$W/student_random" > "$W/random.log" 2>&1
   echo "random rc $?"
   wait $a; echo "alone rc $?"
   python3 -m distill.cjs --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
