@@ -455,7 +455,8 @@ def mean_jct(model, envs, seeds, device="cpu", forward=None, log=None, cap_per_j
 def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc_epochs: int, rounds: int,
             episodes: int, epochs: int, beta: float, val_seeds, val_jobs: int, device="cpu", teacher=None,
             kl_beta: float = 0.5, temperature: float = 2.0, batch: int = 256, forward=None, log=print,
-            save_best=None, history: list | None = None, cap_per_job: int = DECISIONS_PER_JOB_CAP):
+            save_best=None, history: list | None = None, cap_per_job: int = DECISIONS_PER_JOB_CAP,
+            validate_start: bool = True):
     """Behaviour cloning on ``pool_expert``'s episodes, then DAgger rounds: ``model`` schedules
     ``episodes`` workloads side by side (following ``labeler`` at each decision with probability
     ``beta^round``), ``labeler`` labels every state visited, the data aggregate and ``model`` is refit
@@ -473,13 +474,13 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
             data.add(t["obs"], t["acts"])
         log(f"pool: {len(data)} decisions of {bc_episodes} workloads ({time.perf_counter() - t0:.0f} s)")
         _fit(model, opt, data, bc_epochs, 0, log, "bc", **fit)
-    best = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job)
+    best = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job) if validate_start else float("inf")
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(data),
                     "seconds": time.perf_counter() - t0})
     log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT {best:.2f} s "
         f"({time.perf_counter() - t0:.0f} s)")
-    if save_best is not None:
+    if save_best is not None and validate_start:
         save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
     for rnd in range(1, rounds + 1):
         pol = GNNScheduler(model=model, greedy=True, device=device, forward=forward)

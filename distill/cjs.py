@@ -72,6 +72,7 @@ class Args:
     val_jobs: int = 100
     eval_seeds: int = 10  # held-out seeds 1000.. (0 = skip the final evaluation)
     eval_jobs: int = 200
+    validate_start: bool = True  # validate the starting model (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
     out: str = ""
 
@@ -211,7 +212,7 @@ def train(args: Args, log=print):
                    device=device, teacher=teacher, kl_beta=args.kl_beta if teacher is not None else 0.0,
                    temperature=args.temperature, batch=args.batch_size,
                    forward=forward_for(model, device, max(args.val_seeds, args.dagger_episodes)), log=log, save_best=save,
-                   history=history, cap_per_job=args.decision_cap)
+                   history=history, cap_per_job=args.decision_cap, validate_start=args.validate_start)
     metrics = {"val_mean_jct_s": best, "val_seeds": val_seeds, "history": history,
                "train_seconds": time.perf_counter() - t0, "peak_gpu_mib": _peak_mib(device)}
     save(model, metrics)

@@ -11,6 +11,8 @@
 # Session 5 ran setup, part and A (twice; see docs/RESULTS.md); B and C wait for a teacher that beats Fair.
 # Session 6 (teacher and student start from the shipped GNN, `--task-init`; on-policy DAgger from the start):
 #   PHASE=T      teacher (SmolLM2-135M) in front, the same run on a random backbone of its shape behind
+#                (ran once: two processes time-slicing one GPU; cut at 545 s in validation of round 1)
+#   PHASE=T2     the teacher alone: one on-policy DAgger round without validating the start, then held-out
 #   PHASE=S      teacher on the held-out seeds behind; student (CWR + DKO + DAgger labelled by the teacher)
 #   PHASE=X      ablations side by side: student alone, random init instead of CWR; held-out for all
 #
@@ -71,6 +73,14 @@ T)
   timeout "${TEACHER_S:-540}" python3 -m distill.cjs $t --out "$W/teacher_cjs" > "$W/teacher.log" 2>&1
   echo "teacher rc $?"
   wait $r; echo "random-backbone teacher rc $?"
+  cp "$W/teacher_cjs/adapter.safetensors" "$OUT/teacher_cjs_adapter.safetensors"
+  cp "$W/teacher_cjs/config.json" "$OUT/teacher_cjs_config.json" ;;
+T2)
+  if [ ! -f "$GGUF" ]; then cat "$K"/parts/part_* > "$GGUF"; fi
+  md5sum "$GGUF" | tee "$OUT/md5.txt"
+  timeout "${TEACHER_S:-580}" python3 -m distill.cjs --role teacher --bc-episodes 0 --dagger-rounds 1 --dagger-episodes 8 \
+    --dagger-epochs 1 --dagger-beta 0 --lr 3e-4 --validate-start false --eval-seeds 10 --out "$W/teacher_cjs" > "$W/teacher.log" 2>&1
+  echo "teacher rc $?"
   cp "$W/teacher_cjs/adapter.safetensors" "$OUT/teacher_cjs_adapter.safetensors"
   cp "$W/teacher_cjs/config.json" "$OUT/teacher_cjs_config.json" ;;
 S)
