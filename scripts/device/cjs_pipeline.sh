@@ -13,6 +13,7 @@
 #   PHASE=T      teacher (SmolLM2-135M) in front, the same run on a random backbone of its shape behind
 #                (ran once: two processes time-slicing one GPU; cut at 545 s in validation of round 1)
 #   PHASE=T2     the teacher alone: one on-policy DAgger round without validating the start, then held-out
+#   PHASE=S2     the student from it (CWR, DKO, one DAgger round labelled by the teacher), then held-out
 #   PHASE=S      teacher on the held-out seeds behind; student (CWR + DKO + DAgger labelled by the teacher)
 #   PHASE=X      ablations side by side: student alone, random init instead of CWR; held-out for all
 #
@@ -83,6 +84,12 @@ T2)
   echo "teacher rc $?"
   cp "$W/teacher_cjs/adapter.safetensors" "$OUT/teacher_cjs_adapter.safetensors"
   cp "$W/teacher_cjs/config.json" "$OUT/teacher_cjs_config.json" ;;
+S2)
+  timeout "${STUDENT_S:-560}" python3 -m distill.cjs --role student --teacher "$W/teacher_cjs" --bc-episodes 0 --dagger-rounds 1 \
+    --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --validate-start false --eval-seeds 10 --out "$W/student_cjs" > "$W/student.log" 2>&1
+  echo "student rc $?"
+  cp "$W/student_cjs/model.safetensors" "$OUT/student_cjs_model.safetensors"
+  cp "$W/student_cjs/config.json" "$OUT/student_cjs_config.json" ;;
 S)
   python3 -m distill.cjs --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
   e=$!
