@@ -72,7 +72,7 @@ class DAGEncoder(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage embeddings (B, J, S, H) and job summaries (B, J, H) (zero for absent jobs)."""
         x = obs["node_features"]  # (B, J, S, F)
-        adj = obs["adjacency"].float()  # (B, J, S, S): [i, j] = i is a parent of j
+        adj = obs["adjacency"].to(x.dtype)  # (B, J, S, S): [i, j] = i is a parent of j
         jobf = obs["job_features"]  # (B, J, G)
         S = x.shape[2]
         live = (x[..., 0] > 0) | (x[..., 2] > 0) | (x[..., 3] > 0)  # (B, J, S) stages with work left

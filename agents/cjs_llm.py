@@ -119,7 +119,7 @@ class CJSTokensHeads(nn.Module):
               obs: dict[str, torch.Tensor]):
         x = obs["node_features"]
         B, J, S, _ = x.shape
-        out = out.float()
+        out = out.to(self.q_proj.weight.dtype)  # the backbone may run in bf16 autocast
         q = self.q_proj(out[torch.arange(B, device=out.device), n_jobs]) + self.q_skip(y.sum(1))  # (B, H)
         j = self.j_proj(out[:, :J]) + self.j_skip(y)  # (B, J, H)
         stage_in = torch.cat([h, j[:, :, None].expand(-1, -1, S, -1), q[:, None, None].expand(-1, J, S, -1), x], -1)

@@ -27,8 +27,9 @@ model); for ``kv`` the latency at each ``--horizons`` context length (the cache 
 that many decisions, then decisions are timed); peak device memory. Storage: bytes of the parameters
 at the benchmark dtype (what must be loaded), and for the student the shipped checkpoint's file size
 when one exists. ``--tasks vp`` adds one viewport prediction (a 30-token forward) for the VP student
-and the VP teacher (plain and compiled). CJS has no teacher or student yet. Output: ``OUT/bench.json``
-and three plots.
+and the VP teacher (plain and compiled). ``--tasks cjs`` adds one scheduling decision (the whole
+forward for ``--cjs-jobs`` jobs in the system: DAG encoder, jobs + 1 tokens, pointer heads) for the
+CJS student, the CJS teacher and the Decima GNN. Output: ``OUT/bench.json`` and three plots.
 """
 
 from __future__ import annotations
@@ -297,6 +298,72 @@ def run_vp(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
     return out
 
 
+def cjs_inputs(batch: int, jobs: int, device, dtype, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A batch of CJS observations with ``jobs`` jobs in the system, each a random 20-stage DAG (parents
+    before children), every stage with work left: the shapes of :mod:`envs.cjs`, values random."""
+    g = torch.Generator().manual_seed(seed)
+    S, E = 20, 50
+    adj = (torch.rand(batch, jobs, S, S, generator=g) < 0.15).triu(1)
+    obs = {"node_features": torch.rand(batch, jobs, S, 5, generator=g) + 0.1,
+           "job_features": torch.cat([torch.ones(batch, jobs, 1), torch.rand(batch, jobs, 5, generator=g)], -1),
+           "adjacency": adj, "stage_mask": torch.ones(batch, jobs * S + 1, dtype=torch.int8),
+           "limit_mask": torch.ones(batch, jobs, E, dtype=torch.int8)}
+    return {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in obs.items()}
+
+
+def bench_cjs_model(model, batch: int, jobs: int, device, dtype, use_graph: bool, compiled: bool) -> dict:
+    """One scheduling decision for a batch of clusters: the whole forward (DAG encoder, job tokens,
+    backbone, pointer heads) to the stage and limit logits."""
+    obs = cjs_inputs(batch, jobs, device, dtype)
+    core = _compile(model) if compiled else model
+
+    def forward():
+        return core(obs)
+
+    with torch.no_grad():
+        run, path = _runner(forward, device, use_graph, "eager (compiled)" if compiled else "eager")
+        lat = _time(lambda i: run(), device, iters=EPISODE)
+    return {**_summary(lat, batch), "path": path, "jobs": jobs}
+
+
+def run_cjs(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
+    """CJS: the default CJS student vs the CJS teacher (SmolLM2 shape, LoRA merged), and the Decima GNN
+    for reference, at ``--cjs-jobs`` jobs in the system (tokens = jobs + 1)."""
+    from agents.cjs_gnn import DecimaGNN, GNNConfig
+    from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig
+    from agents.student import count_parameters
+
+    scfg = CJSStudentConfig() if not args.tiny else CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
+                                                                    attn_heads=2, hidden=8, rounds=2)
+    tname = [t for t in args.teachers.split(",") if t][0]
+    out = {}
+    for name in ("student", f"teacher-{tname}", "gnn"):
+        if name == "student":
+            model = CJSStudent(scfg)
+        elif name == "gnn":
+            model = DecimaGNN(GNNConfig(hidden=64) if not args.tiny else GNNConfig(hidden=8, rounds=2))
+        else:
+            backbone = TEACHER_SHAPES[tname]
+            model = CJSTeacher(CJSTeacherConfig(backbone=backbone, lora_rank=0, hidden=scfg.hidden, rounds=scfg.rounds),
+                               _backbone(backbone, device, dtype))
+        model = model.to(device=device, dtype=dtype).eval()
+        info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
+        for b in batches:
+            for compiled in ([False, True] if args.compile_vp else [False]):
+                key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-compiled" if compiled else "")
+                info["runs"][key] = _guard(bench_cjs_model, model, b, args.cjs_jobs, device, dtype, use_graph, compiled)
+                print(f"cjs {name} {key}: {info['runs'][key]}", flush=True)
+        out[name] = info
+        del model
+    s, t = out["student"], out[f"teacher-{tname}"]
+    ratios = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
+    for b in batches:
+        best = [max(v["decisions_per_s"] for v in m["runs"].values() if v["batch"] == b) for m in (s, t)]
+        ratios[f"throughput_x_b{b}"] = best[0] / best[1] if best[1] else float("nan")
+    out["ratios"] = ratios
+    return out
+
+
 def param_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
@@ -320,6 +387,9 @@ def run(args) -> dict:
     if "vp" in tasks:
         result["vp"] = run_vp(args, device, dtype, use_graph, batches)
         print("vp ratios", json.dumps(result["vp"]["ratios"]), flush=True)
+    if "cjs" in tasks:
+        result["cjs"] = run_cjs(args, device, dtype, use_graph, batches)
+        print("cjs ratios", json.dumps(result["cjs"]["ratios"]), flush=True)
     if "abr" not in tasks:
         result["ratios"] = {}
         return result
@@ -465,7 +535,8 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
-    p.add_argument("--tasks", default="abr", help="abr, vp or abr,vp (cjs: no CJS models yet)")
+    p.add_argument("--tasks", default="abr", help="comma-separated: abr, vp, cjs")
+    p.add_argument("--cjs-jobs", type=int, default=24, help="CJS: jobs in the system per decision (tokens = jobs + 1)")
     p.add_argument("--compile-vp", action=argparse.BooleanOptionalAction, default=None,
                    help="also time both VP models under torch.compile (default: on CUDA)")
     p.add_argument("--batch-sizes", default="1,16,256")
@@ -490,10 +561,8 @@ def main(argv=None) -> None:
     if args.compile_teachers is None:
         args.compile_teachers = "smollm2-135m" if cuda else ""
     tasks = set(args.tasks.split(","))
-    if "cjs" in tasks:
-        raise SystemExit("--tasks cjs: there is no CJS teacher or student yet (the CJS policy work is open)")
-    if not tasks or tasks - {"abr", "vp"}:
-        raise SystemExit(f"--tasks {args.tasks!r}: use abr, vp or abr,vp")
+    if not tasks or tasks - {"abr", "vp", "cjs"}:
+        raise SystemExit(f"--tasks {args.tasks!r}: use abr, vp, cjs or a comma-separated list of them")
     result = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -502,7 +571,8 @@ def main(argv=None) -> None:
         plot(result, out)
     except ImportError:
         print("matplotlib is not installed: bench.json written, plots skipped")
-    print(json.dumps({"abr": result["ratios"], "vp": result.get("vp", {}).get("ratios")}, indent=2))
+    print(json.dumps({"abr": result["ratios"], "vp": result.get("vp", {}).get("ratios"),
+                      "cjs": result.get("cjs", {}).get("ratios")}, indent=2))
 
 
 if __name__ == "__main__":

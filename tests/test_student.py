@@ -213,7 +213,7 @@ def test_bench_harness_cpu(tmp_path):
     from evaluation.bench import main
 
     main(["--device", "cpu", "--dtype", "fp32", "--tiny", "--teachers", "tiny", "--batch-sizes", "1,2",
-          "--horizons", "4", "--tasks", "abr,vp", "--out", str(tmp_path)])
+          "--horizons", "4", "--tasks", "abr,vp,cjs", "--cjs-jobs", "3", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "bench.json").read_text())
     assert set(res["models"]) == {"student", "teacher-tiny"}
     runs = res["models"]["teacher-tiny"]["runs"]
@@ -224,5 +224,9 @@ def test_bench_harness_cpu(tmp_path):
     vp = res["vp"]
     assert {"b1-eager", "b2-eager"} == set(vp["student"]["runs"]) == set(vp["teacher-tiny"]["runs"])
     assert vp["ratios"]["throughput_x_b2"] > 0 and 0 < vp["ratios"]["storage_fraction"] < 1
-    with pytest.raises(SystemExit, match="no CJS teacher"):
-        main(["--device", "cpu", "--tiny", "--tasks", "cjs", "--out", str(tmp_path / "cjs")])
+    cjs = res["cjs"]
+    assert {"b1-eager", "b2-eager"} == set(cjs["student"]["runs"]) == set(cjs["teacher-tiny"]["runs"]) == set(cjs["gnn"]["runs"])
+    assert all(r["decisions_per_s"] > 0 and r["jobs"] == 3 for r in cjs["student"]["runs"].values())
+    assert cjs["ratios"]["throughput_x_b1"] > 0 and 0 < cjs["ratios"]["storage_fraction"]
+    with pytest.raises(SystemExit, match="use abr, vp, cjs"):
+        main(["--device", "cpu", "--tiny", "--tasks", "dash", "--out", str(tmp_path / "x")])
