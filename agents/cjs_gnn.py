@@ -498,7 +498,7 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
                         "decisions": len(data), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
         log(f"dagger {rnd}: rollouts JCT {roll:.2f} s (labeler followed {follow:.2f}), validation JCT {val:.2f} s "
             f"({time.perf_counter() - t0:.0f} s)")
-        if val < best:
+        if val < best or (rnd == 1 and not validate_start):
             best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
             if save_best is not None:  # a long run can be stopped at any time and keep its best model
                 save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})

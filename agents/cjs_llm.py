@@ -142,10 +142,10 @@ def anchor_to_gnn(task: CJSTokensHeads, gnn: nn.Module) -> dict:
     still gets gradients: they flow once the projections leave zero, as LoRA's B does)."""
     g = gnn.cfg
     H = task.q_proj.out_features
-    if g.hidden != H or task.wait_job is None or gnn.wait_job is None or gnn.enc.stage_pos is None \
+    if g.hidden != H or task.enc.rounds != gnn.enc.rounds or task.wait_job is None or gnn.wait_job is None or gnn.enc.stage_pos is None \
             or task.limit_head[-1].out_features != g.num_executors:
-        raise ValueError(f"anchor GNN {g} does not match the task parts (hidden {H}, wait_from_jobs, "
-                         "stage positions, executors)")
+        raise ValueError(f"anchor GNN {g} does not match the task parts (hidden {H}, rounds "
+                         f"{task.enc.rounds}, wait_from_jobs, stage positions, executors)")
     for mine, theirs in (("enc", "enc"), ("q_skip", "glob"), ("stage_head", "stage_head"),
                          ("wait_head", "wait_head"), ("wait_job", "wait_job"), ("limit_head", "limit_head")):
         getattr(task, mine).load_state_dict(getattr(gnn, theirs).state_dict())

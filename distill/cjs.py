@@ -66,6 +66,7 @@ class Args:
     decision_cap: int = 600  # training / validation episodes are cut past this many decisions per job
     lr: float = 1e-3  # encoder, tokens, heads (and the whole student)
     backbone_lr: float = 1e-4  # the teacher's LoRA weights (NetLLM's learning rate)
+    anchor_lr: float = -1.0  # with --task-init: the GNN-copied parts' learning rate (-1 = --lr, 0 = frozen)
     seed: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     val_seeds: int = 2
@@ -124,6 +125,9 @@ def build(args: Args, device):
     if args.init != "random":
         raise SystemExit(f"--init {args.init!r}: use cwr or random")
     return student, teacher, _anchor(student, args.task_init)
+
+
+ANCHORED = ("enc", "q_skip", "j_skip", "stage_head", "wait_head", "wait_job", "limit_head")  # what --task-init copies
 
 
 def _anchor(model, folder: str) -> dict:
@@ -188,8 +192,12 @@ def train(args: Args, log=print):
     params = [p for p in model.parameters() if p.requires_grad]
     lora = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")] \
         if args.role == "teacher" else []
-    rest = [p for p in params if all(p is not q for q in lora)]
+    anchored = [p for n, p in model.named_parameters() if p.requires_grad and n.split(".")[:2] in
+                [["task", m] for m in ANCHORED]] if init_report.get("task_init") == "decima-gnn" and args.anchor_lr >= 0 else []
+    rest = [p for p in params if all(p is not q for q in lora + anchored)]
     groups = [{"params": rest, "lr": args.lr}] + ([{"params": lora, "lr": args.backbone_lr}] if lora else [])
+    if anchored:  # lr 0 keeps the GNN as it is (still saved, as trained tensors): the backbone learns a correction
+        groups.append({"params": anchored, "lr": args.anchor_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     pool = make_cjs_agent(args.pool)
     if teacher is not None:

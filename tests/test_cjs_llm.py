@@ -176,6 +176,18 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
     else:
         raise AssertionError("a GNN of another width must be refused")
     assert Args().task_init == "agents/pretrained/cjs_gnn"
+    # --anchor-lr 0: a DAgger round leaves the GNN's parts as they were and trains the rest
+    from distill.cjs import train
+
+    gnn = DecimaGNN(GNNConfig(hidden=8)).eval()  # distill.cjs builds 8 message-passing rounds
+    save_checkpoint(gnn, tmp_path / "gnn", {})
+    args = Args(role="student", teacher="", init="random", layers="mma", d_model=32, d_state=16, headdim=16, hidden=8,
+                jobs=2, bc_episodes=0, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1, dagger_beta=0.0,
+                val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40,
+                task_init=str(tmp_path / "gnn"), anchor_lr=0.0, validate_start=False, out=str(tmp_path / "a"))
+    trained, _ = train(args, log=lambda *_: None)
+    torch.testing.assert_close(trained.task.stage_head[0].weight, gnn.stage_head[0].weight)
+    assert trained.task.j_proj.weight.abs().sum() > 0
 
 
 def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
