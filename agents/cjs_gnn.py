@@ -263,11 +263,18 @@ def pad_stack(obs_list: list[dict]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     widths = np.asarray([o["job_features"].shape[0] for o in obs_list])
     K = int(widths.max())
     S = obs_list[0]["node_features"].shape[1]
+    B = len(obs_list)
     out = {}
     for k in ("node_features", "adjacency", "job_features", "limit_mask"):
-        out[k] = np.stack([np.pad(o[k], [(0, K - o[k].shape[0])] + [(0, 0)] * (o[k].ndim - 1)) for o in obs_list])
-    out["stage_mask"] = np.stack([np.concatenate([np.pad(o["stage_mask"][:-1], (0, (K - w) * S)), o["stage_mask"][-1:]])
-                                  for o, w in zip(obs_list, widths)])
+        first = np.asarray(obs_list[0][k])
+        out[k] = buf = np.zeros((B, K, *first.shape[1:]), dtype=first.dtype)  # absent jobs are zeros
+        for i, o in enumerate(obs_list):
+            buf[i, : o[k].shape[0]] = o[k]
+    mask = obs_list[0]["stage_mask"]
+    out["stage_mask"] = sm = np.zeros((B, K * S + 1), dtype=mask.dtype)
+    for i, (o, w) in enumerate(zip(obs_list, widths)):
+        sm[i, : w * S] = o["stage_mask"][:-1]
+        sm[i, -1] = o["stage_mask"][-1]
     return out, widths
 
 
