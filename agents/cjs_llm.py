@@ -142,8 +142,10 @@ def anchor_to_gnn(task: CJSTokensHeads, gnn: nn.Module) -> dict:
     still gets gradients: they flow once the projections leave zero, as LoRA's B does)."""
     g = gnn.cfg
     H = task.q_proj.out_features
-    if g.hidden != H or task.enc.rounds != gnn.enc.rounds or task.wait_job is None or gnn.wait_job is None or gnn.enc.stage_pos is None \
-            or task.limit_head[-1].out_features != g.num_executors:
+    same = (g.hidden == H and task.enc.rounds == gnn.enc.rounds and task.wait_job is not None
+            and gnn.wait_job is not None and gnn.enc.stage_pos is not None
+            and task.limit_head[-1].out_features == g.num_executors)
+    if not same:
         raise ValueError(f"anchor GNN {g} does not match the task parts (hidden {H}, rounds "
                          f"{task.enc.rounds}, wait_from_jobs, stage positions, executors)")
     for mine, theirs in (("enc", "enc"), ("q_skip", "glob"), ("stage_head", "stage_head"),

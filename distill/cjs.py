@@ -45,7 +45,8 @@ class Args:
     lora_rank: int = 32  # NetLLM uses 128 for CJS; 32 keeps the shipped adapter under 10 MB (as the ABR teacher)
     teacher: str = "agents/pretrained/teacher_cjs"  # student: the teacher folder; "" = trained alone
     init: str = "cwr"  # student: cwr | random
-    task_init: str = "agents/pretrained/cjs_gnn"  # teacher / student with --init random: start the encoder and heads as this Decima GNN ("" = random)
+    # teacher, and student with --init random: start the encoder and heads as this Decima GNN ("" = random)
+    task_init: str = "agents/pretrained/cjs_gnn"
     init_from: str = ""  # continue from this checkpoint folder of the same role (use with --bc-episodes 0)
     layers: str = "mmmmmmmmmmaa"
     d_model: int = 256
@@ -73,7 +74,7 @@ class Args:
     val_jobs: int = 100
     eval_seeds: int = 10  # held-out seeds 1000.. (0 = skip the final evaluation)
     eval_jobs: int = 200
-    validate_start: bool = True  # validate the starting model (off: the first DAgger round's weights are kept even if worse)
+    validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
     out: str = ""
 
@@ -192,8 +193,9 @@ def train(args: Args, log=print):
     params = [p for p in model.parameters() if p.requires_grad]
     lora = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")] \
         if args.role == "teacher" else []
-    anchored = [p for n, p in model.named_parameters() if p.requires_grad and n.split(".")[:2] in
-                [["task", m] for m in ANCHORED]] if init_report.get("task_init") == "decima-gnn" and args.anchor_lr >= 0 else []
+    anchor = init_report.get("task_init") == "decima-gnn" and args.anchor_lr >= 0
+    anchored = [p for n, p in model.named_parameters()
+                if anchor and p.requires_grad and n.split(".")[:2] in [["task", m] for m in ANCHORED]]
     rest = [p for p in params if all(p is not q for q in lora + anchored)]
     groups = [{"params": rest, "lr": args.lr}] + ([{"params": lora, "lr": args.backbone_lr}] if lora else [])
     if anchored:  # lr 0 keeps the GNN as it is (still saved, as trained tensors): the backbone learns a correction
