@@ -62,6 +62,7 @@ class Args:
     dagger_epochs: int = 2
     dagger_beta: float = 0.5  # round r follows the labeler with probability beta^r
     kl_beta: float = 0.5  # student: weight of the KL to the teacher
+    labeler: str = "teacher"  # student: who labels the DAgger states, teacher | pool (then the teacher only enters the KL)
     temperature: float = 2.0
     batch_size: int = 256
     decision_cap: int = 600  # training / validation episodes are cut past this many decisions per job
@@ -114,18 +115,31 @@ def build(args: Args, device):
         return model, None, _anchor(model, args.task_init)
     if args.role != "student":
         raise SystemExit(f"--role {args.role!r}: use teacher or student")
-    teacher = load_cjs(args.teacher, device=str(device))[0] if args.teacher else None
+    teacher = _load_teacher(args.teacher, device) if args.teacher else None
     student = CJSStudent(CJSStudentConfig(layers=args.layers, d_model=args.d_model, d_state=args.d_state,
                                           headdim=args.headdim, hidden=args.hidden))
     if args.init == "cwr":
-        if teacher is None:
-            raise SystemExit("--init cwr needs --teacher (or use --init random)")
+        if teacher is None or not hasattr(teacher, "backbone"):
+            raise SystemExit("--init cwr needs an LLM --teacher (or use --init random)")
         from .cwr import cwr_init_cjs
 
         return student, teacher, cwr_init_cjs(student, teacher)
     if args.init != "random":
         raise SystemExit(f"--init {args.init!r}: use cwr or random")
     return student, teacher, _anchor(student, args.task_init)
+
+
+def _load_teacher(folder: str, device):
+    """A CJS teacher checkpoint — or a Decima GNN (``agents.cjs_gnn``), e.g. the student's own start,
+    whose KL term then keeps the student near it (a trust region)."""
+    from agents.cjs_llm import load_cjs
+
+    config = Path(folder) / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("model") == "decima-gnn":
+        from agents.cjs_gnn import load_checkpoint
+
+        return load_checkpoint(folder)[0].to(device)
+    return load_cjs(folder, device=str(device))[0]
 
 
 ANCHORED = ("enc", "q_skip", "j_skip", "stage_head", "wait_head", "wait_job", "limit_head")  # what --task-init copies
@@ -202,7 +216,9 @@ def train(args: Args, log=print):
         groups.append({"params": anchored, "lr": args.anchor_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     pool = make_cjs_agent(args.pool)
-    if teacher is not None:
+    if args.labeler not in ("teacher", "pool"):
+        raise SystemExit(f"--labeler {args.labeler!r}: use teacher or pool")
+    if teacher is not None and args.labeler == "teacher":
         labeler = GNNScheduler(model=teacher, device=device, name="teacher",
                                forward=forward_for(teacher, device, args.dagger_episodes))
     else:

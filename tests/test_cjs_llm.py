@@ -188,6 +188,16 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
     trained, _ = train(args, log=lambda *_: None)
     torch.testing.assert_close(trained.task.stage_head[0].weight, gnn.stage_head[0].weight)
     assert trained.task.j_proj.weight.abs().sum() > 0
+    # the GNN as the KL reference (trust region) while wfair labels: trains; CWR from a GNN is refused
+    kl = Args(**{**vars(args), "teacher": str(tmp_path / "gnn"), "labeler": "pool", "out": str(tmp_path / "k")})
+    _, m = train(kl, log=lambda *_: None)
+    assert np.isfinite(m["history"][-1]["loss"])
+    try:
+        train(Args(**{**vars(kl), "init": "cwr"}), log=lambda *_: None)
+    except SystemExit as err:
+        assert "LLM --teacher" in str(err)
+    else:
+        raise AssertionError("CWR from a GNN must be refused")
 
 
 def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
