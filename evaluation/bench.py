@@ -251,13 +251,13 @@ def _guard(fn, *args, **kwargs) -> dict:
                 "latency_ms_median": float("nan"), "latency_ms_p99": float("nan"), "path": "failed"}
 
 
-def bench_vp_model(model, batch: int, device, dtype, use_graph: bool, compiled: bool) -> dict:
-    """One viewport prediction (10 history samples -> 20 future) for a batch: a single forward."""
-    hist = torch.randn(batch, model.cfg.history, 3, device=device, dtype=dtype) * 30
+def bench_forward(model, inputs, batch: int, device, use_graph: bool, compiled: bool) -> dict:
+    """One-shot forward of ``model`` on ``inputs`` (a tensor or a dict of them) for a batch: VP's
+    prediction, CJS's scheduling decision. CUDA-graph captured when asked, optionally compiled."""
     core = _compile(model) if compiled else model
 
     def forward():
-        return core(hist)
+        return core(inputs)
 
     with torch.no_grad():
         run, path = _runner(forward, device, use_graph, "eager (compiled)" if compiled else "eager")
@@ -265,37 +265,51 @@ def bench_vp_model(model, batch: int, device, dtype, use_graph: bool, compiled: 
     return {**_summary(lat, batch), "path": path}
 
 
-def run_vp(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
-    """VP: the default VP student (full forward over its 30 tokens) vs the VP teacher (SmolLM2 shape)."""
+def run_one_shot(task: str, models: dict, make_inputs, args, device, dtype, use_graph: bool,
+                 batches: list[int]) -> dict:
+    """Time each model of ``models`` (name -> builder on ``device``; the first is the student, the
+    second the teacher) at every batch size, plain and (with ``--compile-vp``) compiled; parameter
+    bytes, and the student/teacher throughput (best path against best path) and storage ratios."""
     from agents.student import count_parameters
-    from agents.vp_llm import VPStudent, VPStudentConfig, VPTeacher, VPTeacherConfig
 
-    scfg = VPStudentConfig() if not args.tiny else VPStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
-                                                                  attn_heads=2)
-    tname = [t for t in args.teachers.split(",") if t][0]
     out = {}
-    for name in ("student", f"teacher-{tname}"):
-        if name == "student":
-            model = VPStudent(scfg)
-        else:
-            backbone = TEACHER_SHAPES[tname]
-            model = VPTeacher(VPTeacherConfig(backbone=backbone, lora_rank=0), _backbone(backbone, device, dtype))
-        model = model.to(device=device, dtype=dtype).eval()
+    for name, build in models.items():
+        model = build().to(device=device, dtype=dtype).eval()
         info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
         for b in batches:
+            inputs = make_inputs(model, b)
             for compiled in ([False, True] if args.compile_vp else [False]):
                 key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-compiled" if compiled else "")
-                info["runs"][key] = _guard(bench_vp_model, model, b, device, dtype, use_graph, compiled)
-                print(f"vp {name} {key}: {info['runs'][key]}", flush=True)
+                info["runs"][key] = _guard(bench_forward, model, inputs, b, device, use_graph, compiled)
+                print(f"{task} {name} {key}: {info['runs'][key]}", flush=True)
         out[name] = info
         del model
-    s, t = out["student"], out[f"teacher-{tname}"]
+    s, t = (out[n] for n in list(models)[:2])
     ratios = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
     for b in batches:
         best = [max(v["decisions_per_s"] for v in m["runs"].values() if v["batch"] == b) for m in (s, t)]
         ratios[f"throughput_x_b{b}"] = best[0] / best[1] if best[1] else float("nan")
     out["ratios"] = ratios
     return out
+
+
+def run_vp(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
+    """VP: the default VP student (full forward over its 30 tokens) vs the VP teacher (SmolLM2 shape);
+    one prediction = 10 history samples -> 20 future."""
+    from agents.vp_llm import VPStudent, VPStudentConfig, VPTeacher, VPTeacherConfig
+
+    scfg = VPStudentConfig() if not args.tiny else VPStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
+                                                                  attn_heads=2)
+    tname = [t for t in args.teachers.split(",") if t][0]
+    backbone = TEACHER_SHAPES[tname]
+    models = {"student": lambda: VPStudent(scfg),
+              f"teacher-{tname}": lambda: VPTeacher(VPTeacherConfig(backbone=backbone, lora_rank=0),
+                                                    _backbone(backbone, device, dtype))}
+
+    def history(model, b):
+        return torch.randn(b, model.cfg.history, 3, device=device, dtype=dtype) * 30
+
+    return run_one_shot("vp", models, history, args, device, dtype, use_graph, batches)
 
 
 def cjs_inputs(batch: int, jobs: int, device, dtype, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -311,56 +325,25 @@ def cjs_inputs(batch: int, jobs: int, device, dtype, seed: int = 0) -> dict[str,
     return {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in obs.items()}
 
 
-def bench_cjs_model(model, batch: int, jobs: int, device, dtype, use_graph: bool, compiled: bool) -> dict:
-    """One scheduling decision for a batch of clusters: the whole forward (DAG encoder, job tokens,
-    backbone, pointer heads) to the stage and limit logits."""
-    obs = cjs_inputs(batch, jobs, device, dtype)
-    core = _compile(model) if compiled else model
-
-    def forward():
-        return core(obs)
-
-    with torch.no_grad():
-        run, path = _runner(forward, device, use_graph, "eager (compiled)" if compiled else "eager")
-        lat = _time(lambda i: run(), device, iters=EPISODE)
-    return {**_summary(lat, batch), "path": path, "jobs": jobs}
-
-
 def run_cjs(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
     """CJS: the default CJS student vs the CJS teacher (SmolLM2 shape, LoRA merged), and the Decima GNN
-    for reference, at ``--cjs-jobs`` jobs in the system (tokens = jobs + 1)."""
+    for reference; one scheduling decision = the whole forward (DAG encoder, job tokens, backbone,
+    pointer heads) at ``--cjs-jobs`` jobs in the system (tokens = jobs + 1)."""
     from agents.cjs_gnn import DecimaGNN, GNNConfig
     from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig
-    from agents.student import count_parameters
 
     scfg = CJSStudentConfig() if not args.tiny else CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16,
                                                                     attn_heads=2, hidden=8, rounds=2)
     tname = [t for t in args.teachers.split(",") if t][0]
-    out = {}
-    for name in ("student", f"teacher-{tname}", "gnn"):
-        if name == "student":
-            model = CJSStudent(scfg)
-        elif name == "gnn":
-            model = DecimaGNN(GNNConfig(hidden=64) if not args.tiny else GNNConfig(hidden=8, rounds=2))
-        else:
-            backbone = TEACHER_SHAPES[tname]
-            model = CJSTeacher(CJSTeacherConfig(backbone=backbone, lora_rank=0, hidden=scfg.hidden, rounds=scfg.rounds),
-                               _backbone(backbone, device, dtype))
-        model = model.to(device=device, dtype=dtype).eval()
-        info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
-        for b in batches:
-            for compiled in ([False, True] if args.compile_vp else [False]):
-                key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-compiled" if compiled else "")
-                info["runs"][key] = _guard(bench_cjs_model, model, b, args.cjs_jobs, device, dtype, use_graph, compiled)
-                print(f"cjs {name} {key}: {info['runs'][key]}", flush=True)
-        out[name] = info
-        del model
-    s, t = out["student"], out[f"teacher-{tname}"]
-    ratios = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
-    for b in batches:
-        best = [max(v["decisions_per_s"] for v in m["runs"].values() if v["batch"] == b) for m in (s, t)]
-        ratios[f"throughput_x_b{b}"] = best[0] / best[1] if best[1] else float("nan")
-    out["ratios"] = ratios
+    backbone = TEACHER_SHAPES[tname]
+    models = {"student": lambda: CJSStudent(scfg),
+              f"teacher-{tname}": lambda: CJSTeacher(CJSTeacherConfig(backbone=backbone, lora_rank=0, hidden=scfg.hidden,
+                                                                      rounds=scfg.rounds), _backbone(backbone, device, dtype)),
+              "gnn": lambda: DecimaGNN(GNNConfig(hidden=scfg.hidden, rounds=scfg.rounds))}
+    out = run_one_shot("cjs", models, lambda model, b: cjs_inputs(b, args.cjs_jobs, device, dtype), args, device,
+                       dtype, use_graph, batches)
+    for run in (r for name, info in out.items() if name != "ratios" for r in info["runs"].values()):
+        run["jobs"] = args.cjs_jobs
     return out
 
 
