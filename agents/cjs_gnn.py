@@ -483,10 +483,10 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
         _fit(model, opt, data, bc_epochs, 0, log, "bc", **fit)
     best = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job) if validate_start else float("inf")
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best, "decisions": len(data),
-                    "seconds": time.perf_counter() - t0})
-    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT {best:.2f} s "
-        f"({time.perf_counter() - t0:.0f} s)")
+    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best if validate_start else None,
+                    "decisions": len(data), "seconds": time.perf_counter() - t0})
+    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT "
+        f"{f'{best:.2f} s' if validate_start else 'not measured'} ({time.perf_counter() - t0:.0f} s)")
     if save_best is not None and validate_start:
         save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
     for rnd in range(1, rounds + 1):

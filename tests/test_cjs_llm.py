@@ -185,7 +185,8 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
                 jobs=2, bc_episodes=0, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1, dagger_beta=0.0,
                 val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40,
                 task_init=str(tmp_path / "gnn"), anchor_lr=0.0, validate_start=False, out=str(tmp_path / "a"))
-    trained, _ = train(args, log=lambda *_: None)
+    trained, metrics = train(args, log=lambda *_: None)
+    assert metrics["history"][0]["val_mean_jct_s"] is None  # the start was not validated (no Infinity in JSON)
     torch.testing.assert_close(trained.task.stage_head[0].weight, gnn.stage_head[0].weight)
     assert trained.task.j_proj.weight.abs().sum() > 0
     # the GNN as the KL reference (trust region) while wfair labels: trains; CWR from a GNN is refused
