@@ -4,7 +4,11 @@
         [--steps 2000] [--batch-size 64] [--lr 1e-4] [--out agents/pretrained/teacher_abr]
 
 Windows of ``W`` consecutive decisions are sampled from the pool (left-padded at episode starts);
-the loss is cross-entropy of the pool's actions at every real step. Only LoRA, the state encoder,
+the loss is cross-entropy of the pool's actions at every real step. With ``--dagger-rounds N
+--dagger-labeler AGENT`` the ``--steps`` budget is split over ``N + 1`` phases and after each but the
+last the teacher plays ``--dagger-traces`` in the simulator while AGENT (any ABR agent, e.g. ``ppo``,
+the RL policy whose pool it imitates, as NetLLM's pool came from an RL policy) labels every state it
+reached; those episodes join the pool with the labels as targets (closed loop). Only LoRA, the state encoder,
 the embeddings and the head train; the backbone stays frozen. Every ``--save-every`` steps the run
 writes ``OUT/train_state/`` (trainable weights and AdamW state as safetensors + JSON step/RNG), and a
 rerun with the same ``--out`` resumes from it. Logs: ``OUT/log.csv``. At the end the teacher is
@@ -48,6 +52,11 @@ class Args:
     save_every: int = 500
     log_every: int = 50
     eval_traces: str = "fcc-test"
+    # closed loop (DAgger): the teacher plays --dagger-traces after each of the first --dagger-rounds phases of
+    # --steps, this ABR agent (e.g. ppo, robustmpc) labels every state it reached, and those episodes join the pool
+    dagger_rounds: int = 0
+    dagger_labeler: str = ""
+    dagger_traces: str = "fcc-train"
     out: str = "agents/pretrained/teacher_abr"
 
 
@@ -77,8 +86,59 @@ class WindowSampler:
             "actions": np.where(valid, a["action"][idx], self.levels),
             "timesteps": np.where(valid, a["timestep"][idx], 0),
             "mask": valid.astype(np.int64),
-            "target": np.where(valid, a["action"][idx], -100),
+            "target": np.where(valid, a.get("label", a["action"])[idx], -100),  # DAgger rows: the labeler's
         }
+
+
+class _Labeller:
+    """Acts as ``actor`` while ``labeler`` sees the same observations and infos (its own per-episode state
+    follows the actor's trajectory); records the labeler's choice at every decision."""
+
+    def __init__(self, actor, labeler):
+        self.actor, self.labeler, self.name = actor, labeler, getattr(actor, "name", "actor")
+        self.labels: list[np.ndarray] = []
+
+    def reset(self, seed=None) -> None:
+        self.actor.reset(seed)
+        self.labeler.reset(seed)
+
+    def act_batch(self, obs, info):
+        self.labels.append(np.asarray(self.labeler.act_batch(obs, info), dtype=np.int64))
+        return self.actor.act_batch(obs, info)
+
+
+def labelled_rollout(policy, labeler, traces_name: str, seed: int, history: int, target_return: float = 0.0,
+                     first_episode: int = 0) -> dict[str, np.ndarray]:
+    """``policy`` plays every trace of ``traces_name`` once (start rows drawn from ``seed``) and ``labeler``
+    (any ABR :class:`agents.base.Policy`) labels every state it visits: flat transitions in the pool's
+    layout (episodes numbered from ``first_episode``) with ``action`` = what was played and ``label``."""
+    from evaluation.abr import evaluate_abr
+    from traces import load_abr_traces, load_abr_video
+
+    traces, video = load_abr_traces(traces_name), load_abr_video("video1")
+    rng = np.random.default_rng(seed)
+    starts = np.asarray([rng.integers(1, len(t)) for t in traces.traces], dtype=np.int64)
+    rec_policy = _Labeller(policy, labeler)
+    rec = evaluate_abr(rec_policy, traces, video, history=history, start_index=starts, keep_obs=True,
+                       batch_size=len(traces)).records  # one batch: the labels come in step order
+    E, T = rec["action"].shape
+    labels = np.stack(rec_policy.labels, axis=1)  # (E, T)
+    received = np.concatenate([np.zeros((E, 1)), np.cumsum(rec["qoe"], axis=1)[:, :-1]], axis=1)
+    return {"obs": rec["obs"][:, :T].reshape(E * T, *rec["obs"].shape[2:]), "action": rec["action"].reshape(-1),
+            "label": labels.reshape(-1), "return_to_go": (target_return - received).reshape(-1).astype(np.float32),
+            "episode": first_episode + np.repeat(np.arange(E), T), "timestep": np.tile(np.arange(T), E),
+            "reward": rec["qoe"].reshape(-1)}
+
+
+SAMPLED_KEYS = ("obs", "action", "label", "return_to_go", "episode", "timestep")  # what training reads
+
+
+def with_dagger(pool: dict[str, np.ndarray], dagger: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """The pool (label = its action) followed by the DAgger transitions, in the keys training reads."""
+    base = {k: pool[k] for k in SAMPLED_KEYS if k != "label"} | {"label": pool["action"]}
+    if dagger is None:
+        return base
+    return {k: np.concatenate([base[k], dagger[k].astype(base[k].dtype)]) for k in SAMPLED_KEYS}
 
 
 def _save_state(folder: Path, model, opt: torch.optim.Optimizer, step: int, rng,
@@ -161,17 +221,40 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     rng = np.random.default_rng(args.seed)
-    sampler = WindowSampler(arrays, cfg.window, cfg.levels)
+    ep_returns = np.bincount(arrays["episode"] - arrays["episode"].min(), weights=arrays["reward"])
+    ep_returns = ep_returns[np.unique(arrays["episode"] - arrays["episode"].min())]
+    target = float(np.quantile(ep_returns, args.target_quantile)) if args.condition == "return" else 0.0
+    labeler = None
+    if args.dagger_rounds:
+        if not args.dagger_labeler:
+            raise SystemExit("--dagger-rounds needs --dagger-labeler (an ABR agent, e.g. ppo or robustmpc)")
+        from agents import make_abr_agent
+        from traces import load_abr_video
+
+        labeler = make_abr_agent(args.dagger_labeler, load_abr_video("video1"))
     out = Path(args.out)
     state_dir = out.parent / f".{out.name}.train_state"
-    step = 0
+    step, dagger, log_rows, dagger_log, done_seconds = 0, None, [], [], 0.0
     if (state_dir / "state.json").is_file():
         step = _load_state(state_dir, model, opt, rng)
+        if (state_dir / "dagger.npz").is_file():
+            with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
+                dagger = {k: saved[k] for k in saved.files}
+        notes = _state_notes(state_dir)
+        log_rows, dagger_log, done_seconds = notes.get("log", []), notes.get("dagger", []), notes.get("seconds", 0.0)
         log(f"resumed from {state_dir} at step {step}")
-    log_rows = []
-    t0 = time.perf_counter()
+    data = with_dagger(arrays, dagger)
+    sampler = WindowSampler(data, cfg.window, cfg.levels)
+    phases = np.linspace(0, args.steps, args.dagger_rounds + 2).round().astype(int)[1:]  # each phase's last step
+    t0 = time.perf_counter() - done_seconds
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+
+    def save(at: int) -> None:
+        if d.main:
+            _save_state(state_dir, model, opt, at, rng, None if dagger is None else {"dagger": dagger},
+                        notes={"log": log_rows, "dagger": dagger_log, "seconds": time.perf_counter() - t0})
+
     model.train()
     while step < args.steps:
         b = sampler.sample(rng, args.batch_size)  # the global batch, same on every rank; keep my slice
@@ -194,18 +277,31 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
             log_rows.append(row)
             if d.main:
                 log(f"step {step}: loss {row['loss']:.4f} acc {row['accuracy']:.3f}")
-        if step % args.save_every == 0 and step < args.steps and d.main:
-            _save_state(state_dir, model, opt, step, rng)
+        if labeler is not None and step in phases and step < args.steps:  # end of a phase: a DAgger round
+            model.eval()  # every rank rolls out the same episodes (deterministic), so the data stay in step
+            new = labelled_rollout(TeacherPolicy(model, target, device), labeler, args.dagger_traces,
+                                   args.seed + 1 + int(step), history, target, int(data["episode"].max()) + 1)
+            model.train()
+            dagger = new if dagger is None else {k: np.concatenate([dagger[k], new[k]]) for k in new}
+            data = with_dagger(arrays, dagger)
+            sampler = WindowSampler(data, cfg.window, cfg.levels)
+            agree = float((new["label"] == new["action"]).mean())
+            dagger_log.append({"step": step, "teacher_qoe": float(new["reward"].mean()), "labeler_agreement": agree,
+                               "transitions": int(len(data["action"]))})
+            if d.main:
+                log(f"DAgger at step {step}: teacher QoE on {args.dagger_traces} {new['reward'].mean():.4f}, "
+                    f"{args.dagger_labeler} agrees on {agree:.1%}; {len(data['action'])} transitions")
+            save(step)
+        elif step % args.save_every == 0 and step < args.steps:
+            save(step)
     train_seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    ep_returns = np.asarray([arrays["reward"][arrays["episode"] == e].sum() for e in np.unique(arrays["episode"])])
-    target = float(np.quantile(ep_returns, args.target_quantile)) if args.condition == "return" else 0.0
     model.eval()
     if not d.main:  # rank 0 evaluates and writes
         ddp.cleanup(d)
         return model, {}
     metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target, "processes": d.world,
-               "final_loss": log_rows[-1]["loss"] if log_rows else None}
+               "final_loss": log_rows[-1]["loss"] if log_rows else None, "dagger": dagger_log}
     if args.eval_traces:
         metrics["eval"] = {name: evaluate_teacher(model, target, name, device) for name in args.eval_traces.split(",")}
         log(f"eval: {json.dumps(metrics['eval'])}")

@@ -13,16 +13,22 @@ import torch
 
 from agents.teacher import ABRTeacher, TeacherConfig
 from distill.pool import collect_abr, save_pool
-from distill.teacher import Args, WindowSampler, train
+from distill.teacher import Args, WindowSampler, labelled_rollout, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory, data_root):
+def trace_folder(tmp_path_factory, data_root):
     folder = tmp_path_factory.mktemp("traces")
     for p in sorted((data_root / "abr/traces/fcc-test").iterdir())[:4]:
         (folder / p.name).write_bytes(p.read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory, trace_folder):
+    folder = trace_folder
     arrays, meta = collect_abr(["bba", "robustmpc"], str(folder), progress=False)
     out = tmp_path_factory.mktemp("pool") / "p"
     save_pool(out, arrays, meta)
@@ -103,8 +109,8 @@ def test_resume_continues_from_saved_state(tmp_path, pool):
     real_save = T._save_state
     calls = []
 
-    def save_then_stop(folder, model, opt, step, rng):
-        real_save(folder, model, opt, step, rng)
+    def save_then_stop(folder, model, opt, step, rng, *rest, **kw):
+        real_save(folder, model, opt, step, rng, *rest, **kw)
         calls.append(step)
         raise KeyboardInterrupt
 
@@ -118,3 +124,36 @@ def test_resume_continues_from_saved_state(tmp_path, pool):
     resumed, _ = train(args, log=lambda *_: None)
     for (k, v), (k2, v2) in zip(full.trainable_state().items(), resumed.trainable_state().items()):
         torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_labelled_rollout_labels_the_actors_states(trace_folder):
+    """The labeler sees the actor's trajectory: labelling a policy by a twin of itself (stateful RobustMPC)
+    gives its own actions; another labeler leaves the actions as played and disagrees somewhere."""
+    from agents import make_abr_agent
+    from traces import load_abr_video
+
+    video = load_abr_video("video1")
+    folder = str(trace_folder)
+    twin = labelled_rollout(make_abr_agent("robustmpc", video), make_abr_agent("robustmpc", video), folder, 0, 6)
+    assert len(twin["action"]) == 4 * 47 and np.array_equal(twin["label"], twin["action"])
+    other = labelled_rollout(make_abr_agent("bba", video), make_abr_agent("robustmpc", video), folder, 0, 6, first_episode=10)
+    alone = labelled_rollout(make_abr_agent("bba", video), make_abr_agent("bba", video), folder, 0, 6)
+    assert np.array_equal(other["action"], alone["action"]) and not np.array_equal(other["label"], other["action"])
+    assert set(np.unique(other["episode"])) == {10, 11, 12, 13}
+    assert np.array_equal(other["timestep"][:47], np.arange(47))
+
+
+def test_dagger_rounds_add_labelled_episodes(tmp_path, pool, trace_folder):
+    from distill.pool import load_pool
+
+    folder = str(trace_folder)
+    args = Args(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, steps=30, batch_size=8, device="cpu",
+                eval_traces="", dagger_rounds=2, dagger_labeler="robustmpc", dagger_traces=folder,
+                out=str(tmp_path / "t"))
+    _, metrics = train(args, log=lambda *_: None)
+    pool_n = len(load_pool(pool)[0]["action"])
+    assert [r["step"] for r in metrics["dagger"]] == [10, 20]
+    assert [r["transitions"] for r in metrics["dagger"]] == [pool_n + 4 * 47, pool_n + 8 * 47]
+    assert all(0.0 <= r["labeler_agreement"] <= 1.0 for r in metrics["dagger"])
+    with pytest.raises(SystemExit, match="dagger-labeler"):
+        train(Args(**{**args.__dict__, "dagger_labeler": "", "out": str(tmp_path / "u")}), log=lambda *_: None)
