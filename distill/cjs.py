@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from traces.atomic import write_text_atomic
@@ -73,15 +74,17 @@ class Args:
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     val_seeds: int = 2
     val_jobs: int = 100
-    eval_seeds: int = 10  # held-out seeds 1000.. (0 = skip the final evaluation)
+    eval_seeds: int = 10  # held-out seeds (0 = skip the final evaluation) ...
+    eval_first: int = 1000  # ... from this one (split the held-out run over processes; merge_cjs_evals joins them)
     eval_jobs: int = 200
     validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
+    merge_evals: str = ""  # comma list of --eval-only OUT folders (disjoint seeds): one metrics.json in --out
     out: str = ""
 
 
-def _peak_mib(device) -> float:
-    return torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else float("nan")
+def _peak_mib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None  # None: valid JSON
 
 
 def forward_for(model, device, batch: int):
@@ -102,8 +105,35 @@ def evaluate(model, device, seeds, jobs: int, name: str) -> dict:
     pol = GNNScheduler(model=model, device=device, forward=forward_for(model, device, len(seeds)), name=name)
     t0 = time.perf_counter()
     run = evaluate_cjs(pol, seeds, CJSConfig(num_jobs=jobs))
-    return {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s],
+    return {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s], "seed_list": list(seeds),
+            "jct_s": [[round(float(x), 3) for x in j] for j in run.jct_s],
+            "makespans_s": [float(m) for m in run.makespan_s], "decision_counts": [int(d) for d in run.decisions],
             "eval_seconds": time.perf_counter() - t0}
+
+
+def merge_evals(folders: list[str]) -> dict:
+    """One held-out result from ``--eval-only`` runs on disjoint seeds (e.g. one process per seed pair):
+    the summary recomputed over all seeds, as :meth:`evaluation.cjs.CJSRun.summary` computes it."""
+    from evaluation.cjs import CJSRun
+
+    parts = [json.loads((Path(f) / "metrics.json").read_text()) for f in folders]
+    tests = [p["test"] for p in parts]
+    seeds = [s for t in tests for s in t["seed_list"]]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--merge-evals: seeds overlap across {folders}: {sorted(seeds)}")
+    checkpoints = {p["checkpoint"] for p in parts}
+    if len(checkpoints) != 1:
+        raise SystemExit(f"--merge-evals: the parts evaluated different checkpoints {sorted(checkpoints)}")
+    order = np.argsort(seeds)
+    jct = [np.asarray(j) for t in tests for j in t["jct_s"]]
+    spans = [m for t in tests for m in t["makespans_s"]]
+    decisions = [d for t in tests for d in t["decision_counts"]]
+    run = CJSRun(tests[0].get("name", "merged"), [seeds[i] for i in order], [jct[i] for i in order],
+                 [spans[i] for i in order], [decisions[i] for i in order])
+    test = {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s], "seed_list": run.seeds,
+            "eval_seconds_max_part": max(t["eval_seconds"] for t in tests), "parts": len(parts)}
+    return {"checkpoint": parts[0]["checkpoint"], "test": test, "trained": parts[0].get("trained", {}),
+            "peak_gpu_mib": max(float(p.get("peak_gpu_mib") or 0) for p in parts)}
 
 
 def build(args: Args, device):
@@ -177,7 +207,7 @@ def evaluate_only(args: Args, log=print) -> dict:
 
     device = torch.device(args.device)
     model, meta = load_cjs(args.eval_only, device=str(device))
-    seeds = [1000 + i for i in range(args.eval_seeds)]
+    seeds = [args.eval_first + i for i in range(args.eval_seeds)]
     kind = "teacher" if "teacher" in type(model).__name__.lower() else "student"
     metrics = {"checkpoint": args.eval_only, "test": evaluate(model, device, seeds, args.eval_jobs, kind),
                "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device)}
@@ -239,11 +269,11 @@ def train(args: Args, log=print):
                    temperature=args.temperature, batch=args.batch_size,
                    forward=forward_for(model, device, max(args.val_seeds, args.dagger_episodes)), log=log, save_best=save,
                    history=history, cap_per_job=args.decision_cap, validate_start=args.validate_start)
-    metrics = {"val_mean_jct_s": best, "val_seeds": val_seeds, "history": history,
+    metrics = {"val_mean_jct_s": best if np.isfinite(best) else None, "val_seeds": val_seeds, "history": history,
                "train_seconds": time.perf_counter() - t0, "peak_gpu_mib": _peak_mib(device)}
     save(model, metrics)
     if args.eval_seeds:
-        seeds = [1000 + i for i in range(args.eval_seeds)]
+        seeds = [args.eval_first + i for i in range(args.eval_seeds)]
         metrics["test"] = evaluate(model, device, seeds, args.eval_jobs, args.role)
         metrics["peak_gpu_mib"] = _peak_mib(device)
         log(f"held-out seeds {seeds[0]}–{seeds[-1]}: mean JCT {metrics['test']['mean_jct_s']:.2f} s "
@@ -256,7 +286,9 @@ def main(argv=None) -> None:
     from agents.checkpoint import parse_dataclass_args
 
     args = parse_dataclass_args(Args, argv, "python -m distill.cjs", __doc__)
-    if args.eval_only:
+    if args.merge_evals:
+        metrics = merge_evals(args.merge_evals.split(","))
+    elif args.eval_only:
         metrics = evaluate_only(args)
     else:
         _, metrics = train(args)

@@ -4,6 +4,7 @@ lockstep = serial evaluation, the bucketed decision set, a tiny teacher -> stude
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from agents import make_cjs_agent
@@ -132,6 +133,20 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert [h["stage"] for h in m3["history"]] == ["init", "dagger"]
     ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
     assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
+    # a held-out run split over processes (disjoint seeds) merges into the run over all seeds
+    from distill.cjs import main, merge_evals
+
+    one = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=3, eval_jobs=3, device="cpu"), log=lambda *_: None)
+    for first, n in ((1000, 2), (1002, 1)):
+        main(["--eval-only", str(tmp_path / "s"), "--eval-first", str(first), "--eval-seeds", str(n), "--eval-jobs", "3",
+              "--device", "cpu", "--out", str(tmp_path / f"e{first}")])
+    parts = [str(tmp_path / "e1002"), str(tmp_path / "e1000")]
+    merged = merge_evals(parts)["test"]
+    for k in ("seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s", "p90_jct_s", "makespan_s", "decisions"):
+        assert merged[k] == pytest.approx(one["test"][k], abs=2e-3), k
+    assert merged["seed_list"] == [1000, 1001, 1002]
+    with pytest.raises(SystemExit, match="overlap"):
+        merge_evals(parts + parts[:1])
 
 
 def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
