@@ -13,6 +13,10 @@
 #                - the ABR teacher on PPO's pool with 2 DAgger rounds labelled by PPO, then reloaded from bf16
 #   PHASE=P2     the CJS students from the P1 teacher, side by side, each then on the held-out seeds:
 #                CWR + DKO + one DAgger round labelled by the teacher; random init; offline only (no DAgger)
+#   PHASE=P3     (a fresh machine: setup and parts again) the P1 teacher carried back in (TEACHER=folder) on the
+#                held-out seeds, and the random-backbone teacher trained again as in P1, then held-out
+# Session 7 ran P1 (its held-out runs were cut: 12 processes shared the GPU), P2 without the held-out runs
+# (the students were evaluated on the project CPU instead), then P3.
 #
 #   K=/root/keep OUT=... PHASE=P1 bash scripts/device/gnn_pool.sh
 set -u
@@ -78,6 +82,19 @@ P2)
   wait
   for n in student_cjs student_random student_offline; do
     for f in model.safetensors config.json; do [ -f "$W/$n/$f" ] && cp "$W/$n/$f" "$OUT/${n}_$f"; done
+  done ;;
+P3)
+  if [ ! -f "$GGUF" ]; then cat "$K"/parts/part_* > "$GGUF"; fi
+  md5sum "$GGUF" | tee "$OUT/md5.txt"
+  nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+  rm -rf "$W/teacher_cjs" && cp -r "${TEACHER:?}" "$W/teacher_cjs"
+  t="--role teacher --pool gnn --bc-episodes 6 --bc-epochs 2 --dagger-rounds 0 --validate-start false --eval-seeds 0"
+  (timeout 150 python3 -m distill.cjs $t --anchor-lr 0 --backbone random:smollm2-135m --out "$W/teacher_random" \
+     > "$W/teacher_random.log" 2>&1; heldout teacher_random 320) &
+  heldout teacher_cjs 470
+  wait
+  for n in teacher_cjs teacher_random; do
+    [ -f "$W/${n}_eval/metrics.json" ] && cp "$W/${n}_eval/metrics.json" "$OUT/${n}_heldout.json"
   done ;;
 esac
 (cd "$W" && tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' --exclude='.*train_state' .)
