@@ -135,18 +135,27 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair", "wfair", "gnn")
+CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student")
+CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")  # + student on a GPU (on 2 CPU cores it takes ~30 min)
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
+PRETRAINED_CJS_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
 
 
-def make_cjs_agent(name: str):
-    """Build a cluster-scheduling agent by name (``gnn`` needs torch and loads the shipped checkpoint)."""
+def make_cjs_agent(name: str, device: str = "cpu"):
+    """Build a cluster-scheduling agent by name (``gnn`` and ``student`` need torch and load the shipped
+    checkpoints; ``device`` is where those run)."""
     from . import cjs
 
     if name == "gnn":
         from .cjs_gnn import GNNScheduler
 
-        return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn")
+        return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn", device=device)
+    if name == "student":
+        from .cjs_gnn import GNNScheduler
+        from .cjs_llm import load_cjs
+
+        model, _ = load_cjs(PRETRAINED_CJS_STUDENT, device=device)
+        return GNNScheduler(model=model, name="student", device=device)
     table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")

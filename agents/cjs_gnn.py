@@ -180,9 +180,9 @@ class GNNScheduler(BatchPolicy):
                  seed: int = 0, device: str | torch.device = "cpu", forward=None, name: str | None = None):
         if model is None:
             model, self.meta = load_checkpoint(folder)
-        self.model = model.eval()
-        self.greedy = greedy
         self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.greedy = greedy
         self.forward = forward or self.model  # e.g. a CUDA-graph runner around the model
         self.gen = torch.Generator().manual_seed(seed)
         if name:

@@ -244,13 +244,18 @@ def run_vp(args) -> dict:
 def run_cjs(args) -> dict:
     from tqdm.auto import tqdm
 
-    from agents import CJS_AGENTS, _installed, make_cjs_agent
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, _installed, make_cjs_agent
     from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
 
-    names = args.agents.split(",") if args.agents else list(CJS_AGENTS)
+    names = args.agents.split(",") if args.agents else list(CJS_DEFAULT_AGENTS)
+    device = "cuda" if _has_gpu() else "cpu"
     if not args.agents and not _installed("torch"):  # the shipped GNN needs torch
         names.remove("gnn")
         print("cjs: leaving out gnn (needs torch: pip install -e '.[torch]')")
+    elif not args.agents and device == "cuda":
+        names.append("student")
+    elif not args.agents:
+        print("cjs: leaving out the Mamba student (about 30 min on 2 CPU cores); add it with --agents ...,student")
     unknown = [n for n in names if n not in CJS_AGENTS]
     if unknown:
         raise SystemExit(f"unknown CJS agent(s) {unknown}; available: {', '.join(CJS_AGENTS)}")
@@ -266,7 +271,8 @@ def run_cjs(args) -> dict:
                 runs.append(evaluate_cjs_ray(name, seeds, CJSConfig(), address=args.ray or None, workers=args.workers))
                 bar.update(len(seeds))
             else:
-                runs.append(evaluate_cjs(make_cjs_agent(name), seeds, progress=bar.update))
+                runs.append(evaluate_cjs(make_cjs_agent(name, device if name == "student" else "cpu"), seeds,
+                                         progress=bar.update))
             timings[name] = time.perf_counter() - t0
     rows = [{"agent": r.agent, **r.summary()} for r in runs]
     head = f"{'agent':<10}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"

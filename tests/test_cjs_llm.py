@@ -228,3 +228,17 @@ def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
     assert distill.forward_env("teacher", ["--out", "x", "--env=vp"])
     assert not distill.forward_env("teacher", ["--env", "abr", "--steps", "3"])
     assert calls == [("cjs", ["--role", "student", "--jobs", "5"]), ("vp", ["--role", "teacher", "--out", "x"])]
+
+
+def test_shipped_student_is_a_cjs_agent(data_root):
+    """``student`` loads the shipped Mamba scheduler (bf16 checkpoint) and finishes a small workload; it is
+    not in the CPU default list of ``evaluation.compare``."""
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, make_cjs_agent
+    from envs.cjs import CJSConfig
+    from evaluation.cjs import evaluate_cjs
+
+    assert "student" in CJS_AGENTS and "student" not in CJS_DEFAULT_AGENTS
+    pol = make_cjs_agent("student")
+    assert pol.name == "student" and type(pol.model).__name__ == "CJSStudent"
+    run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=4))
+    assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
