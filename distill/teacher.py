@@ -287,7 +287,7 @@ def train(args: Args, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
             sampler = WindowSampler(data, cfg.window, cfg.levels)
             agree = float((new["label"] == new["action"]).mean())
             dagger_log.append({"step": step, "teacher_qoe": float(new["reward"].mean()), "labeler_agreement": agree,
-                               "transitions": int(len(data["action"]))})
+                               "transitions": len(data["action"])})
             if d.main:
                 log(f"DAgger at step {step}: teacher QoE on {args.dagger_traces} {new['reward'].mean():.4f}, "
                     f"{args.dagger_labeler} agrees on {agree:.1%}; {len(data['action'])} transitions")
