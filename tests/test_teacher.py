@@ -157,3 +157,32 @@ def test_dagger_rounds_add_labelled_episodes(tmp_path, pool, trace_folder):
     assert all(0.0 <= r["labeler_agreement"] <= 1.0 for r in metrics["dagger"])
     with pytest.raises(SystemExit, match="dagger-labeler"):
         train(Args(**{**args.__dict__, "dagger_labeler": "", "out": str(tmp_path / "u")}), log=lambda *_: None)
+
+
+def test_dagger_run_resumes_with_its_episodes(tmp_path, pool, trace_folder):
+    """Stopped right after a DAgger round's save, the rerun reloads the labelled episodes and ends with the
+    weights of an uninterrupted run."""
+    import distill.teacher as T
+
+    base = dict(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, batch_size=8, device="cpu",
+                eval_traces="", seed=2, steps=20, save_every=1000, dagger_rounds=1, dagger_labeler="robustmpc",
+                dagger_traces=str(trace_folder))
+    full, full_metrics = train(Args(**base, out=str(tmp_path / "a")), log=lambda *_: None)
+    args = Args(**base, out=str(tmp_path / "b"))
+    real_save = T._save_state
+
+    def save_then_stop(*a, **kw):
+        real_save(*a, **kw)
+        raise KeyboardInterrupt
+
+    T._save_state = save_then_stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(args, log=lambda *_: None)
+    finally:
+        T._save_state = real_save
+    assert (tmp_path / ".b.train_state" / "dagger.npz").is_file()
+    resumed, metrics = train(args, log=lambda *_: None)
+    assert metrics["dagger"] == full_metrics["dagger"]
+    for (k, v), (_, v2) in zip(full.trainable_state().items(), resumed.trainable_state().items()):
+        torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-5, msg=k)
