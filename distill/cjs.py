@@ -75,7 +75,7 @@ class Args:
     val_seeds: int = 2
     val_jobs: int = 100
     eval_seeds: int = 10  # held-out seeds (0 = skip the final evaluation) ...
-    eval_first: int = 1000  # ... from this one (split the held-out run over processes; merge_cjs_evals joins them)
+    eval_first: int = 1000  # ... from this one (a held-out run split over processes; --merge-evals joins them)
     eval_jobs: int = 200
     validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
@@ -116,6 +116,9 @@ def merge_evals(folders: list[str]) -> dict:
     the summary recomputed over all seeds, as :meth:`evaluation.cjs.CJSRun.summary` computes it."""
     from evaluation.cjs import CJSRun
 
+    missing = [f for f in folders if not (Path(f) / "metrics.json").is_file()]
+    if missing:
+        raise SystemExit(f"--merge-evals: no metrics.json in {missing} (was that --eval-only run cut?)")
     parts = [json.loads((Path(f) / "metrics.json").read_text()) for f in folders]
     tests = [p["test"] for p in parts]
     seeds = [s for t in tests for s in t["seed_list"]]
@@ -128,7 +131,7 @@ def merge_evals(folders: list[str]) -> dict:
     jct = [np.asarray(j) for t in tests for j in t["jct_s"]]
     spans = [m for t in tests for m in t["makespans_s"]]
     decisions = [d for t in tests for d in t["decision_counts"]]
-    run = CJSRun(tests[0].get("name", "merged"), [seeds[i] for i in order], [jct[i] for i in order],
+    run = CJSRun(Path(parts[0]["checkpoint"]).name, [seeds[i] for i in order], [jct[i] for i in order],
                  [spans[i] for i in order], [decisions[i] for i in order])
     test = {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s], "seed_list": run.seeds,
             "eval_seconds_max_part": max(t["eval_seconds"] for t in tests), "parts": len(parts)}

@@ -147,6 +147,8 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert merged["seed_list"] == [1000, 1001, 1002]
     with pytest.raises(SystemExit, match="overlap"):
         merge_evals(parts + parts[:1])
+    with pytest.raises(SystemExit, match="no metrics.json"):
+        merge_evals(parts + [str(tmp_path / "never_ran")])
 
 
 def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
