@@ -16,10 +16,10 @@
 #   PHASE=P3     (a fresh machine: setup and parts again) the P1 teacher carried back in (TEACHER=folder) on the
 #                held-out seeds, and the random-backbone teacher trained again as in P1, then held-out
 # Session 7 ran P1 (its held-out runs were cut at 240-250 s, sharing the GPU with the other runs), P2 without
-# the held-out runs (the students were evaluated on the project CPU instead), then P3 (cut at 470 s). Measured
-# lesson: an LLM teacher's held-out run is GPU-bound (SmolLM2 over 65 tokens at each of 34-46 k decisions per
-# 200-job workload), so splitting its seeds over processes multiplies the GPU work; give it one process with
-# all 10 seeds (`distill.cjs --eval-only DIR`) and the GPU to itself, about ten minutes.
+# the held-out runs (the students were evaluated on the project CPU instead), then P3 (cut at 470 s). What the
+# cuts suggest (not profiled): an LLM teacher's held-out run is GPU-bound (SmolLM2 over 65 tokens at each of
+# 34-46 k decisions per 200-job workload), so splitting its seeds over processes multiplies the GPU work; give
+# it one process with all 10 seeds (`distill.cjs --eval-only DIR`) and the GPU to itself, about ten minutes.
 #
 #   K=/root/keep OUT=... PHASE=P1 bash scripts/device/gnn_pool.sh
 set -u
