@@ -36,7 +36,7 @@ from agents.student import ABRStudent, StudentConfig, StudentPolicy, count_param
 from traces.atomic import write_csv_atomic, write_text_atomic
 
 from .pool import load_pool
-from .teacher import WindowSampler, _load_state, _save_state, _state_notes
+from .teacher import WindowSampler, _load_state, _save_state, _state_notes, labelled_rollout
 
 EPISODE_KEYS = ("returns", "states", "prev", "timesteps", "mask", "target", "teacher")
 
@@ -121,22 +121,12 @@ def teacher_logits(teacher, flat: dict[str, np.ndarray], device: str, batch: int
 
 def rollout(model: ABRStudent, target_return: float, traces_name: str, device: str, seed: int) -> dict[str, np.ndarray]:
     """The student plays every trace of ``traces_name`` once (random start rows); flat transitions with
-    the return-to-go it was conditioned on."""
-    from evaluation.abr import evaluate_abr
-    from traces import load_abr_traces, load_abr_video
-
-    traces, video = load_abr_traces(traces_name), load_abr_video("video1")
-    rng = np.random.default_rng(seed)
-    starts = np.asarray([rng.integers(1, len(t)) for t in traces.traces], dtype=np.int64)
+    the return-to-go it was conditioned on (:func:`distill.teacher.labelled_rollout`, no labeler)."""
     model.eval()
-    rec = evaluate_abr(StudentPolicy(model, target_return, device), traces, video, history=model.cfg.history,
-                       start_index=starts, keep_obs=True).records
+    flat = labelled_rollout(StudentPolicy(model, target_return, device), None, traces_name, seed, model.cfg.history,
+                            target_return)
     model.train()
-    E, T = rec["action"].shape
-    received = np.concatenate([np.zeros((E, 1)), np.cumsum(rec["qoe"], axis=1)[:, :-1]], axis=1)
-    return {"obs": rec["obs"][:, :T].reshape(E * T, *rec["obs"].shape[2:]), "action": rec["action"].reshape(-1),
-            "return_to_go": (target_return - received).reshape(-1), "episode": np.repeat(np.arange(E), T),
-            "timestep": np.tile(np.arange(T), E), "qoe": rec["qoe"].reshape(-1)}
+    return flat
 
 
 def dko_loss(logits, target, teacher, mask, beta: float, temperature: float):
@@ -260,8 +250,8 @@ def train(args: Args, teacher=None, log=print) -> tuple[ABRStudent, dict]:
             dagger = new if dagger is None else concat_episodes(dagger, new)
             data = concat_episodes(pool_eps, dagger)
             agree = float((lab.argmax(-1) == flat["action"]).mean())
-            dagger_log.append({"step": step, "student_qoe": float(flat["qoe"].mean()), "teacher_agreement": agree})
-            (log if d.main else (lambda *_: None))(f"DAgger at step {step}: student QoE on {args.dagger_traces} {flat['qoe'].mean():.4f}, "
+            dagger_log.append({"step": step, "student_qoe": float(flat["reward"].mean()), "teacher_agreement": agree})
+            (log if d.main else (lambda *_: None))(f"DAgger at step {step}: student QoE on {args.dagger_traces} {flat['reward'].mean():.4f}, "
                 f"agrees with teacher on {agree:.1%}; {len(data['mask'])} episodes")
             save(step)
         elif step % args.save_every == 0 and step < args.steps:

@@ -109,25 +109,28 @@ class _Labeller:
 
 def labelled_rollout(policy, labeler, traces_name: str, seed: int, history: int, target_return: float = 0.0,
                      first_episode: int = 0) -> dict[str, np.ndarray]:
-    """``policy`` plays every trace of ``traces_name`` once (start rows drawn from ``seed``) and ``labeler``
-    (any ABR :class:`agents.base.Policy`) labels every state it visits: flat transitions in the pool's
-    layout (episodes numbered from ``first_episode``) with ``action`` = what was played and ``label``."""
+    """``policy`` plays every trace of ``traces_name`` once (start rows drawn from ``seed``): flat transitions
+    in the pool's layout (episodes numbered from ``first_episode``; ``action`` = what was played, ``reward``
+    = per-chunk QoE, ``return_to_go`` = what it was conditioned on). With a ``labeler`` (any ABR
+    :class:`agents.base.Policy`) also ``label``: the labeler's choice at every state the policy visited."""
     from evaluation.abr import evaluate_abr
     from traces import load_abr_traces, load_abr_video
 
     traces, video = load_abr_traces(traces_name), load_abr_video("video1")
     rng = np.random.default_rng(seed)
     starts = np.asarray([rng.integers(1, len(t)) for t in traces.traces], dtype=np.int64)
-    rec_policy = _Labeller(policy, labeler)
-    rec = evaluate_abr(rec_policy, traces, video, history=history, start_index=starts, keep_obs=True,
+    actor = policy if labeler is None else _Labeller(policy, labeler)
+    rec = evaluate_abr(actor, traces, video, history=history, start_index=starts, keep_obs=True,
                        batch_size=len(traces)).records  # one batch: the labels come in step order
     E, T = rec["action"].shape
-    labels = np.stack(rec_policy.labels, axis=1)  # (E, T)
     received = np.concatenate([np.zeros((E, 1)), np.cumsum(rec["qoe"], axis=1)[:, :-1]], axis=1)
-    return {"obs": rec["obs"][:, :T].reshape(E * T, *rec["obs"].shape[2:]), "action": rec["action"].reshape(-1),
-            "label": labels.reshape(-1), "return_to_go": (target_return - received).reshape(-1).astype(np.float32),
+    flat = {"obs": rec["obs"][:, :T].reshape(E * T, *rec["obs"].shape[2:]), "action": rec["action"].reshape(-1),
+            "return_to_go": (target_return - received).reshape(-1).astype(np.float32),
             "episode": first_episode + np.repeat(np.arange(E), T), "timestep": np.tile(np.arange(T), E),
             "reward": rec["qoe"].reshape(-1)}
+    if labeler is not None:
+        flat["label"] = np.stack(actor.labels, axis=1).reshape(-1)  # (E, T) -> flat
+    return flat
 
 
 SAMPLED_KEYS = ("obs", "action", "label", "return_to_go", "episode", "timestep")  # what training reads

@@ -96,34 +96,39 @@ def test_train_resume_and_round_trip(tmp_path, pool):
     assert a == b and len(a) == 47
 
 
-def test_resume_continues_from_saved_state(tmp_path, pool):
-    """Kill-and-resume gives the same weights as an uninterrupted run."""
-    base = dict(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, batch_size=8, device="cpu",
-                eval_traces="", seed=1)
-    full, _ = train(Args(**base, steps=20, save_every=1000, out=str(tmp_path / "a")), log=lambda *_: None)
-    # simulate an interruption: save at step 10 and stop, by running to 10 with save_every=10 ...
+def _train_until_first_save(args, monkeypatch) -> list[int]:
+    """Run ``train`` until it first writes its resume state, then stop as a kill would; the steps saved."""
     import distill.teacher as T
 
-    out_b = tmp_path / "b"
-    args = Args(**base, steps=20, save_every=10, out=str(out_b))
-    real_save = T._save_state
-    calls = []
+    real_save, calls = T._save_state, []
 
     def save_then_stop(folder, model, opt, step, rng, *rest, **kw):
         real_save(folder, model, opt, step, rng, *rest, **kw)
         calls.append(step)
         raise KeyboardInterrupt
 
-    T._save_state = save_then_stop
-    try:
+    with monkeypatch.context() as m:
+        m.setattr(T, "_save_state", save_then_stop)
         with pytest.raises(KeyboardInterrupt):
             train(args, log=lambda *_: None)
-    finally:
-        T._save_state = real_save
-    assert calls == [10]
-    resumed, _ = train(args, log=lambda *_: None)
-    for (k, v), (k2, v2) in zip(full.trainable_state().items(), resumed.trainable_state().items()):
+    return calls
+
+
+def _assert_same_trainable(a, b) -> None:
+    for (k, v), (_, v2) in zip(a.trainable_state().items(), b.trainable_state().items()):
         torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_resume_continues_from_saved_state(tmp_path, pool, monkeypatch):
+    """Kill-and-resume gives the same weights as an uninterrupted run."""
+    base = dict(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, batch_size=8, device="cpu",
+                eval_traces="", seed=1)
+    full, _ = train(Args(**base, steps=20, save_every=1000, out=str(tmp_path / "a")), log=lambda *_: None)
+    # simulate an interruption: save at step 10 and stop, by running to 10 with save_every=10 ...
+    args = Args(**base, steps=20, save_every=10, out=str(tmp_path / "b"))
+    assert _train_until_first_save(args, monkeypatch) == [10]
+    resumed, _ = train(args, log=lambda *_: None)
+    _assert_same_trainable(full, resumed)
 
 
 def test_labelled_rollout_labels_the_actors_states(trace_folder):
@@ -159,30 +164,16 @@ def test_dagger_rounds_add_labelled_episodes(tmp_path, pool, trace_folder):
         train(Args(**{**args.__dict__, "dagger_labeler": "", "out": str(tmp_path / "u")}), log=lambda *_: None)
 
 
-def test_dagger_run_resumes_with_its_episodes(tmp_path, pool, trace_folder):
+def test_dagger_run_resumes_with_its_episodes(tmp_path, pool, trace_folder, monkeypatch):
     """Stopped right after a DAgger round's save, the rerun reloads the labelled episodes and ends with the
     weights of an uninterrupted run."""
-    import distill.teacher as T
-
     base = dict(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, batch_size=8, device="cpu",
                 eval_traces="", seed=2, steps=20, save_every=1000, dagger_rounds=1, dagger_labeler="robustmpc",
                 dagger_traces=str(trace_folder))
     full, full_metrics = train(Args(**base, out=str(tmp_path / "a")), log=lambda *_: None)
     args = Args(**base, out=str(tmp_path / "b"))
-    real_save = T._save_state
-
-    def save_then_stop(*a, **kw):
-        real_save(*a, **kw)
-        raise KeyboardInterrupt
-
-    T._save_state = save_then_stop
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(args, log=lambda *_: None)
-    finally:
-        T._save_state = real_save
+    _train_until_first_save(args, monkeypatch)
     assert (tmp_path / ".b.train_state" / "dagger.npz").is_file()
     resumed, metrics = train(args, log=lambda *_: None)
     assert metrics["dagger"] == full_metrics["dagger"]
-    for (k, v), (_, v2) in zip(full.trainable_state().items(), resumed.trainable_state().items()):
-        torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-5, msg=k)
+    _assert_same_trainable(full, resumed)
