@@ -288,7 +288,7 @@ def _stack(obs_list: list[dict], acts: np.ndarray, device="cpu"):
 
 
 def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True,
-             max_decisions: int | None = None) -> list[dict]:
+             max_decisions: int | None = None, on_done=None) -> list[dict]:
     """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
     batched :meth:`GNNScheduler.act_list` call when it has one) and steps. With ``expert``, the
     recorded action is the expert's label of each state and the executed one is the expert's with
@@ -296,7 +296,8 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
     Returns per env: trimmed observations, actions (slot remapped to the trimmed layout, limit − 1),
     rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions. An episode
     past ``max_decisions`` is cut (``truncated``; its mean JCT then counts the jobs still running up to
-    now — a lower bound): a poor scheduler can otherwise take hours of simulated time."""
+    now — a lower bound): a poor scheduler can otherwise take hours of simulated time. ``on_done(i,
+    result)`` is called as each env's episode ends (e.g. to save a long run's finished workloads)."""
     def ask(pol, obs_list, infos):
         if hasattr(pol, "act_list"):
             return pol.act_list(obs_list, infos)
@@ -330,6 +331,8 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
                 jct = np.concatenate([sim.jct_s(), running])
                 t.update(mean_jct_s=float(jct.mean()), jct_s=jct, makespan_s=sim.makespan_s(),
                          decisions=len(t["rewards"]), truncated=True)
+            if on_done is not None and "mean_jct_s" in t:
+                on_done(i, t)
         active = [i for i in active if "mean_jct_s" not in out[i]]
     for t in out:
         t["acts"] = np.asarray(t["acts"], dtype=np.int64).reshape(-1, 2)

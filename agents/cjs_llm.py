@@ -224,9 +224,30 @@ def load_cjs(folder: str | Path, device: str = "cpu", backbone: nn.Module | None
         weights, cfg, meta = read_checkpoint(folder, CJSStudentConfig, "python -m distill.cjs --role student")
         model = CJSStudent(cfg)
         model.load_state_dict({k: v.float() for k, v in weights.items()})
+    elif kind == "decima-gnn":  # the reference scheduler, so the same evaluation can score it
+        from .cjs_gnn import load_checkpoint
+
+        model, meta = load_checkpoint(folder)
     else:
-        raise ValueError(f"{folder}/config.json: model {kind!r} is not a CJS teacher or student")
+        raise ValueError(f"{folder}/config.json: model {kind!r} is not a CJS teacher, student or Decima GNN")
     return model.to(device).eval(), meta
+
+
+def for_inference(model: nn.Module) -> nn.Module:
+    """A teacher made cheaper to run, for evaluation only: its LoRA adapters merged into the frozen
+    weights (W + s·BA, computed in fp32: the same function up to rounding, about half the backbone's
+    kernels per decision) and, on CUDA, the backbone's linear weights stored in bf16, the dtype its
+    autocast multiplies in (no cast of every weight at every decision). Norms and rotary tables keep
+    their dtype. A student is returned as it is. The merged model has no LoRA tensors: do not save it."""
+    if not isinstance(model, CJSTeacher):
+        return model
+    if hasattr(model.backbone, "merge_and_unload"):  # a peft model (lora_rank > 0)
+        model.backbone = model.backbone.merge_and_unload()
+    if next(model.parameters()).is_cuda:
+        for m in model.backbone.modules():
+            if isinstance(m, nn.Linear):
+                m.to(torch.bfloat16)
+    return model.eval()
 
 
 class GraphedForward:

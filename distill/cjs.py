@@ -78,7 +78,9 @@ class Args:
     eval_first: int = 1000  # ... from this one (a held-out run split over processes; --merge-evals joins them)
     eval_jobs: int = 200
     validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
-    eval_only: str = ""  # evaluate this checkpoint folder on the held-out seeds (no training); writes OUT/metrics.json
+    eval_only: str = ""  # evaluate this checkpoint (teacher, student or Decima GNN) on the held-out seeds; OUT/metrics.json
+    # ... with a teacher's LoRA merged into its weights (bf16 linears on CUDA): agents.cjs_llm.for_inference
+    merge_lora: bool = True
     merge_evals: str = ""  # comma list of --eval-only OUT folders (disjoint seeds): one metrics.json in --out
     out: str = ""
 
@@ -96,15 +98,29 @@ def forward_for(model, device, batch: int):
     return GraphedForward(model, batch)
 
 
-def evaluate(model, device, seeds, jobs: int, name: str) -> dict:
-    """Mean / median / p90 JCT and makespan of ``model`` (greedy) on ``seeds``, side by side."""
+def evaluate(model, device, seeds, jobs: int, name: str, partial: Path | None = None, log=print) -> dict:
+    """Mean / median / p90 JCT and makespan of ``model`` (greedy) on ``seeds``, side by side. Each
+    workload is logged as it finishes and, with ``partial``, added to that JSON file (written whole each
+    time), so a run cut by a time limit keeps the workloads it finished."""
     from agents.cjs_gnn import GNNScheduler
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs
 
     pol = GNNScheduler(model=model, device=device, forward=forward_for(model, device, len(seeds)), name=name)
     t0 = time.perf_counter()
-    run = evaluate_cjs(pol, seeds, CJSConfig(num_jobs=jobs))
+    finished: dict = {}
+
+    def done(seed, jct_s, makespan_s, decisions):
+        elapsed = time.perf_counter() - t0
+        finished[str(seed)] = {"mean_jct_s": float(np.mean(jct_s)), "makespan_s": float(makespan_s),
+                               "decisions": int(decisions), "seconds": round(elapsed, 1),
+                               "jct_s": [round(float(x), 3) for x in jct_s]}
+        log(f"seed {seed}: mean JCT {np.mean(jct_s):.2f} s, {decisions} decisions, {elapsed:.0f} s in")
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(partial, json.dumps({"seeds_asked": list(seeds), "finished": finished}, indent=1))
+
+    run = evaluate_cjs(pol, seeds, CJSConfig(num_jobs=jobs), on_done=done)
     return {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s], "seed_list": list(seeds),
             "jct_s": [[round(float(x), 3) for x in j] for j in run.jct_s],
             "makespans_s": [float(m) for m in run.makespan_s], "decision_counts": [int(d) for d in run.decisions],
@@ -127,6 +143,9 @@ def merge_evals(folders: list[str]) -> dict:
     checkpoints = {p["checkpoint"] for p in parts}
     if len(checkpoints) != 1:
         raise SystemExit(f"--merge-evals: the parts evaluated different checkpoints {sorted(checkpoints)}")
+    merged_lora = {p.get("lora_merged") for p in parts}
+    if len(merged_lora) != 1:
+        raise SystemExit(f"--merge-evals: some parts ran with the LoRA merged, some without ({folders})")
     order = np.argsort(seeds)
     jct = [np.asarray(j) for t in tests for j in t["jct_s"]]
     spans = [m for t in tests for m in t["makespans_s"]]
@@ -136,7 +155,7 @@ def merge_evals(folders: list[str]) -> dict:
     test = {**run.summary(), "per_seed_mean_jct_s": [float(j.mean()) for j in run.jct_s], "seed_list": run.seeds,
             "eval_seconds_max_part": max(t["eval_seconds"] for t in tests), "parts": len(parts)}
     return {"checkpoint": parts[0]["checkpoint"], "test": test, "trained": parts[0].get("trained", {}),
-            "peak_gpu_mib": max(float(p.get("peak_gpu_mib") or 0) for p in parts)}
+            "peak_gpu_mib": max(float(p.get("peak_gpu_mib") or 0) for p in parts), "lora_merged": merged_lora.pop()}
 
 
 def build(args: Args, device):
@@ -206,14 +225,19 @@ def _continue_from(model, folder: str) -> dict:
 
 
 def evaluate_only(args: Args, log=print) -> dict:
-    from agents.cjs_llm import load_cjs
+    from agents.cjs_llm import CJSStudent, CJSTeacher, for_inference, load_cjs
 
     device = torch.device(args.device)
     model, meta = load_cjs(args.eval_only, device=str(device))
     seeds = [args.eval_first + i for i in range(args.eval_seeds)]
-    kind = "teacher" if "teacher" in type(model).__name__.lower() else "student"
-    metrics = {"checkpoint": args.eval_only, "test": evaluate(model, device, seeds, args.eval_jobs, kind),
-               "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device)}
+    kind = "teacher" if isinstance(model, CJSTeacher) else "student" if isinstance(model, CJSStudent) else "gnn"
+    if args.merge_lora:
+        model = for_inference(model)
+    partial = Path(args.out) / "partial.json" if args.out else None
+    metrics = {"checkpoint": args.eval_only,
+               "test": evaluate(model, device, seeds, args.eval_jobs, kind, partial=partial, log=log),
+               "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device),
+               "lora_merged": bool(args.merge_lora and kind == "teacher")}
     log(f"{args.eval_only} on held-out seeds: mean JCT {metrics['test']['mean_jct_s']:.2f} s")
     return metrics
 
@@ -277,7 +301,7 @@ def train(args: Args, log=print):
     save(model, metrics)
     if args.eval_seeds:
         seeds = [args.eval_first + i for i in range(args.eval_seeds)]
-        metrics["test"] = evaluate(model, device, seeds, args.eval_jobs, args.role)
+        metrics["test"] = evaluate(model, device, seeds, args.eval_jobs, args.role, log=log)
         metrics["peak_gpu_mib"] = _peak_mib(device)
         log(f"held-out seeds {seeds[0]}–{seeds[-1]}: mean JCT {metrics['test']['mean_jct_s']:.2f} s "
             f"({metrics['test']['eval_seconds']:.0f} s)")

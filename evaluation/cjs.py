@@ -29,12 +29,16 @@ class CJSRun:
 
 
 def evaluate_cjs(policy, seeds=HELD_OUT_SEEDS, config: CJSConfig = CJSConfig(), env: CJSEnv | None = None,
-                 progress=None) -> CJSRun:
+                 progress=None, on_done=None) -> CJSRun:
+    """``policy`` on each seed's workload; ``progress(n)`` counts finished workloads, ``on_done(seed, jct_s,
+    makespan_s, decisions)`` hands over each one as it finishes."""
     if hasattr(policy, "act_list") and env is None:  # a batched scheduler: every seed side by side
         from agents.cjs_gnn import lockstep
 
         policy.reset(seed=int(seeds[0]))
-        trajs = lockstep([CJSEnv(config) for _ in seeds], seeds, policy, record=False)
+        done = None if on_done is None else \
+            (lambda i, t: on_done(int(seeds[i]), t["jct_s"], t["makespan_s"], t["decisions"]))
+        trajs = lockstep([CJSEnv(config) for _ in seeds], seeds, policy, record=False, on_done=done)
         if progress is not None:
             progress(len(seeds))
         return CJSRun(getattr(policy, "name", type(policy).__name__), list(seeds), [t["jct_s"] for t in trajs],
@@ -51,6 +55,8 @@ def evaluate_cjs(policy, seeds=HELD_OUT_SEEDS, config: CJSConfig = CJSConfig(), 
         jcts.append(env.sim.jct_s())
         spans.append(env.sim.makespan_s())
         decisions.append(n)
+        if on_done is not None:
+            on_done(int(seed), jcts[-1], spans[-1], n)
         if progress is not None:
             progress(1)
     return CJSRun(getattr(policy, "name", type(policy).__name__), list(seeds), jcts, spans, decisions)

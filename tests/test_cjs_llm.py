@@ -3,6 +3,8 @@ lockstep = serial evaluation, the bucketed decision set, a tiny teacher -> stude
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -133,6 +135,12 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert [h["stage"] for h in m3["history"]] == ["init", "dagger"]
     ev = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=1, eval_jobs=1, device="cpu"), log=lambda *_: None)
     assert ev["test"]["seeds"] == 1 and np.isfinite(ev["test"]["mean_jct_s"])
+    # each finished workload is kept as it ends (a run cut by a time limit keeps them)
+    ev = evaluate_only(Args(eval_only=str(tmp_path / "t"), eval_seeds=2, eval_jobs=2, device="cpu", out=str(tmp_path / "p")),
+                       log=lambda *_: None)
+    part = json.loads((tmp_path / "p" / "partial.json").read_text())
+    assert ev["lora_merged"] and sorted(part["finished"]) == ["1000", "1001"]
+    assert [part["finished"][str(s)]["mean_jct_s"] for s in (1000, 1001)] == pytest.approx(ev["test"]["per_seed_mean_jct_s"])
     # a held-out run split over processes (disjoint seeds) merges into the run over all seeds
     from distill.cjs import main, merge_evals
 
@@ -144,7 +152,7 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     merged = merge_evals(parts)["test"]
     for k in ("seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s", "p90_jct_s", "makespan_s", "decisions"):
         assert merged[k] == pytest.approx(one["test"][k], abs=2e-3), k
-    assert merged["seed_list"] == [1000, 1001, 1002]
+    assert merged["seed_list"] == [1000, 1001, 1002] and merge_evals(parts)["lora_merged"] is False  # a student
     with pytest.raises(SystemExit, match="overlap"):
         merge_evals(parts + parts[:1])
     with pytest.raises(SystemExit, match="no metrics.json"):
@@ -216,6 +224,30 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
         assert "LLM --teacher" in str(err)
     else:
         raise AssertionError("CWR from a GNN must be refused")
+
+
+def test_merged_teacher_scores_as_the_adapted_one(data_root):
+    """for_inference merges the LoRA adapters into the weights: same logits (to rounding), no adapters
+    left; a student passes through unchanged."""
+    from agents.cjs_llm import for_inference
+
+    torch.manual_seed(5)
+    teacher = CJSTeacher(TINY_T).eval()
+    with torch.no_grad():
+        for n, p in teacher.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.2)  # trained adapters (B starts at zero)
+    states, _, _ = _states()
+    o = to_tensors(pad_stack(states)[0])
+    with torch.no_grad():
+        want = teacher(o)
+        merged = for_inference(teacher)
+        got = merged(o)
+    assert not [n for n, _ in merged.named_parameters() if "lora_" in n]
+    torch.testing.assert_close(got[0], want[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got[1], want[1], atol=1e-4, rtol=1e-4)
+    student = CJSStudent(TINY_S)
+    assert for_inference(student) is student
 
 
 def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
