@@ -135,27 +135,33 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student")
-CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")  # + student on a GPU (on 2 CPU cores it takes ~30 min)
+CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "teacher")
+# + student and teacher on a GPU (on 2 CPU cores the student takes ~30 min, the teacher far longer)
+CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 PRETRAINED_CJS_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
+PRETRAINED_CJS_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
 
 
-def make_cjs_agent(name: str, device: str = "cpu"):
-    """Build a cluster-scheduling agent by name (``gnn`` and ``student`` need torch and load the shipped
-    checkpoints; ``device`` is where those run)."""
+def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
+    """Build a cluster-scheduling agent by name (``gnn``, ``student`` and ``teacher`` need torch and load
+    the shipped checkpoints; ``device`` is where those run). On CUDA the student and the teacher decide
+    through CUDA graphs for up to ``batch`` workloads side by side; the teacher runs with its LoRA merged
+    (:func:`agents.cjs_llm.for_inference`), as its held-out numbers were measured."""
     from . import cjs
 
     if name == "gnn":
         from .cjs_gnn import GNNScheduler
 
         return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn", device=device)
-    if name == "student":
+    if name in ("student", "teacher"):
         from .cjs_gnn import GNNScheduler
-        from .cjs_llm import load_cjs
+        from .cjs_llm import GraphedForward, for_inference, load_cjs
 
-        model, _ = load_cjs(PRETRAINED_CJS_STUDENT, device=device)
-        return GNNScheduler(model=model, name="student", device=device)
+        model, _ = load_cjs(PRETRAINED_CJS_STUDENT if name == "student" else PRETRAINED_CJS_TEACHER, device=device)
+        model = for_inference(model)
+        forward = GraphedForward(model, batch) if str(device).startswith("cuda") else None
+        return GNNScheduler(model=model, name=name, device=device, forward=forward)
     table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")

@@ -244,7 +244,8 @@ def run_vp(args) -> dict:
 def run_cjs(args) -> dict:
     from tqdm.auto import tqdm
 
-    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, _installed, make_cjs_agent
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, PRETRAINED_CJS_TEACHER, _installed, make_cjs_agent, \
+        teacher_available
     from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
 
     names = args.agents.split(",") if args.agents else list(CJS_DEFAULT_AGENTS)
@@ -254,8 +255,14 @@ def run_cjs(args) -> dict:
         print("cjs: leaving out gnn (needs torch: pip install -e '.[torch]')")
     elif not args.agents and device == "cuda":
         names.append("student")
+        ok, why = teacher_available(PRETRAINED_CJS_TEACHER)
+        if ok:
+            names.append("teacher")
+        else:
+            print(f"cjs: leaving out the teacher ({why})")
     elif not args.agents:
-        print("cjs: leaving out the Mamba student (about 30 min on 2 CPU cores); add it with --agents ...,student")
+        print("cjs: leaving out the Mamba student (about 30 min on 2 CPU cores) and the LLM teacher (GPU only: "
+              "SmolLM2 at each of ~35,000 decisions per workload); add them with --agents ...,student,teacher")
     unknown = [n for n in names if n not in CJS_AGENTS]
     if unknown:
         raise SystemExit(f"unknown CJS agent(s) {unknown}; available: {', '.join(CJS_AGENTS)}")
@@ -271,7 +278,7 @@ def run_cjs(args) -> dict:
                 runs.append(evaluate_cjs_ray(name, seeds, CJSConfig(), address=args.ray or None, workers=args.workers))
                 bar.update(len(seeds))
             else:
-                runs.append(evaluate_cjs(make_cjs_agent(name, device if name == "student" else "cpu"), seeds,
+                runs.append(evaluate_cjs(make_cjs_agent(name, device if name in ("student", "teacher") else "cpu"), seeds,
                                          progress=bar.update))
             timings[name] = time.perf_counter() - t0
     rows = [{"agent": r.agent, **r.summary()} for r in runs]

@@ -276,3 +276,24 @@ def test_shipped_student_is_a_cjs_agent(data_root):
     assert pol.name == "student" and type(pol.model).__name__ == "CJSStudent"
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=4))
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
+
+
+def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
+    """``teacher`` loads the shipped CJS adapter (every trained tensor present, shapes matching SmolLM2's)
+    and schedules a small workload; CI has no SmolLM2 weights, so its backbone here is a random model of
+    SmolLM2's shape. Not in the CPU default list of ``evaluation.compare``."""
+    import agents.teacher
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, PRETRAINED_CJS_TEACHER
+    from envs.cjs import CJSConfig
+
+    assert "teacher" in CJS_AGENTS and "teacher" not in CJS_DEFAULT_AGENTS
+    meta = json.loads((PRETRAINED_CJS_TEACHER / "config.json").read_text())
+    assert meta["model"] == "cjs-teacher" and meta["config"]["backbone"] == "smollm2-135m"
+    real = agents.teacher.load_backbone
+    monkeypatch.setattr(agents.teacher, "load_backbone", lambda name: real("shape:smollm2-135m"))
+    torch.manual_seed(0)
+    pol = make_cjs_agent("teacher")
+    assert pol.name == "teacher" and type(pol.model).__name__ == "CJSTeacher"
+    assert not [n for n, _ in pol.model.named_parameters() if "lora_" in n]  # merged for inference
+    run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=3))
+    assert len(run.jct_s[0]) == 3 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
