@@ -102,11 +102,26 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def ssd_scan(x, dt, A, B, C, chunk: int, state=None):
+ONE_CHUNK_MAX = 128  # without a carried-in or returned state, sequences up to this long take one chunk
+
+
+def ssd_scan(x, dt, A, B, C, chunk: int, state=None, final_state: bool = True):
     """Chunked SSD. ``x`` (b, T, H, P), ``dt`` (b, T, H) (after softplus), ``A`` (H,) negative, ``B``/``C``
-    (b, T, H, N) (already expanded to heads). Returns ``y`` (b, T, H, P) and the final state (b, H, P, N)."""
+    (b, T, H, N) (already expanded to heads). Returns ``y`` (b, T, H, P) and the final state (b, H, P, N).
+
+    With ``final_state=False``, no ``state`` and ``T ≤ ONE_CHUNK_MAX`` the whole sequence is one chunk and
+    only the within-chunk (quadratic) part is computed — no chunk states, no inter-chunk pass (the same
+    ``y``; the state returned is ``None``). A one-shot forward over a short sequence (a CJS decision:
+    up to 65 tokens) then costs a few fused products per layer instead of two chunks' bookkeeping."""
     b, T, H, P = x.shape
     N = B.shape[-1]
+    if not final_state and state is None and T <= ONE_CHUNK_MAX:
+        acs = torch.cumsum(dt * A, dim=1)  # (b, T, H)
+        seg = acs[:, :, None, :] - acs[:, None, :, :]  # (b, i, j, H)
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        L = torch.exp(seg.masked_fill(~causal[None, :, :, None], float("-inf")))
+        scores = torch.einsum("bihn,bjhn->bijh", C, B) * L
+        return torch.einsum("bijh,bjhp->bihp", scores, x * dt[..., None]), None
     Q = min(chunk, T)
     pad = (-T) % Q
     if pad:  # padded steps decay by 1 and add nothing: the final state is unchanged
@@ -182,7 +197,7 @@ class MambaMixer(nn.Module):
                        groups=self.conv_ch).transpose(1, 2)
         x, B, C = self._heads(F.silu(xBC))
         dt = F.softplus(dt + self.dt_bias)
-        y, _ = ssd_scan(x, dt, -torch.exp(self.A_log), B, C, self.chunk)
+        y, _ = ssd_scan(x, dt, -torch.exp(self.A_log), B, C, self.chunk, final_state=False)
         return self._out(y, x, z)
 
     def init_state(self, batch: int, device, dtype) -> dict:

@@ -51,6 +51,10 @@ def test_chunked_scan_equals_sequential_recurrence():
         S = S * torch.exp(dt[:, i] * A)[..., None, None] + (dt[:, i, :, None] * x[:, i])[..., None] * B[:, i, :, None, :]
         torch.testing.assert_close(y[:, i], torch.einsum("bhpn,bhn->bhp", S, C[:, i]), rtol=0, atol=1e-10)
     torch.testing.assert_close(final, S, rtol=0, atol=1e-10)
+    # without a state to return, a short sequence is one chunk: the same outputs
+    y1, none = ssd_scan(x, dt, A, B, C, chunk=8, final_state=False)
+    assert none is None
+    torch.testing.assert_close(y1, y, rtol=0, atol=1e-10)
 
 
 def test_rows_reset_independently():
