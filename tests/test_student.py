@@ -28,7 +28,8 @@ def _episode(B, T, seed=0):
 
 
 @pytest.mark.parametrize("layers,T,chunk,max_len,groups", [("mmam", 47, 16, 64, 1), ("mamma", 30, 64, 8, 2),
-                                                           ("mmmmmmmmmmaa", 47, 64, 64, 1)])
+                                                           ("mmmmmmmmmmaa", 47, 64, 64, 1),
+                                                           ("mam", 150, 64, 64, 1)])  # > ONE_CHUNK_MAX: chunked
 def test_recurrent_step_equals_full_forward(layers, T, chunk, max_len, groups):
     torch.manual_seed(0)
     model = ABRStudent(StudentConfig(layers=layers, chunk=chunk, max_len=max_len, ngroups=groups, **TINY)).double().eval()
