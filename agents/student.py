@@ -115,14 +115,8 @@ def ssd_scan(x, dt, A, B, C, chunk: int, state=None, final_state: bool = True):
     up to 65 tokens) then costs a few fused products per layer instead of two chunks' bookkeeping."""
     b, T, H, P = x.shape
     N = B.shape[-1]
-    if not final_state and state is None and T <= ONE_CHUNK_MAX:
-        acs = torch.cumsum(dt * A, dim=1)  # (b, T, H)
-        seg = acs[:, :, None, :] - acs[:, None, :, :]  # (b, i, j, H)
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        L = torch.exp(seg.masked_fill(~causal[None, :, :, None], float("-inf")))
-        scores = torch.einsum("bihn,bjhn->bijh", C, B) * L
-        return torch.einsum("bijh,bjhp->bihp", scores, x * dt[..., None]), None
-    Q = min(chunk, T)
+    one = not final_state and state is None and T <= ONE_CHUNK_MAX
+    Q = T if one else min(chunk, T)
     pad = (-T) % Q
     if pad:  # padded steps decay by 1 and add nothing: the final state is unchanged
         x, dt, B, C = (F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, dt, B, C))
@@ -137,6 +131,8 @@ def ssd_scan(x, dt, A, B, C, chunk: int, state=None, final_state: bool = True):
     L = torch.exp(seg.masked_fill(~causal[None, None, :, :, None], float("-inf")))
     scores = torch.einsum("bcihn,bcjhn->bcijh", C, B) * L
     y = torch.einsum("bcijh,bcjhp->bcihp", scores, xd)
+    if one:  # the whole sequence in one chunk, nothing carried in or out: the within-chunk part is all of y
+        return y.reshape(b, T, H, P), None
     to_end = torch.exp(acs[:, :, -1:, :] - acs)  # (b, c, Q, H)
     chunk_states = torch.einsum("bcjh,bcjhp,bcjhn->bchpn", to_end, xd, B)
     S = x.new_zeros(b, H, P, N) if state is None else state
