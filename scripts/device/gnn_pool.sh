@@ -22,25 +22,8 @@
 # it one process with all 10 seeds (`distill.cjs --eval-only DIR`) and the GPU to itself, about ten minutes.
 #
 #   K=/root/keep OUT=... PHASE=P1 bash scripts/device/gnn_pool.sh
-set -u
-K=${K:-/root/keep}
-mkdir -p "$K/parts" "$K/smol" "$K/run" "$OUT"
-export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
-export OMP_NUM_THREADS=2
-W=$K/run
-GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
+source "$(dirname "$0")/cjs_common.sh"  # $K, $W, $GGUF, the environment, heldout()
 # Every command has its own time limit, so the call ends (and returns its files) before the 600 s cut.
-
-heldout() {  # NAME SECONDS: held-out seeds 1000-1009 in two processes of 5 seeds, merged into $W/NAME_eval
-  [ -f "$W/$1/config.json" ] || return 1
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1000 --eval-seeds 5 --out "$W/$1_e0" \
-    > "$W/$1_e0.log" 2>&1 &
-  local first=$!
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1005 --eval-seeds 5 --out "$W/$1_e1" \
-    > "$W/$1_e1.log" 2>&1
-  wait "$first"
-  python3 -m distill.cjs --merge-evals "$W/$1_e0,$W/$1_e1" --out "$W/$1_eval" > "$W/$1_eval.log" 2>&1
-}
 
 case "${PHASE:?}" in
 setup)

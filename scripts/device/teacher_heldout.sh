@@ -17,23 +17,10 @@
 # out of the working tree for these calls (they are not used here) and put back afterwards.
 #
 #   K=/root/keep OUT=... PHASE=teacher bash scripts/device/teacher_heldout.sh
-set -u
-K=${K:-/root/keep}
-mkdir -p "$K/parts" "$K/smol" "$K/run" "$OUT"
-export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
-export OMP_NUM_THREADS=2
-W=$K/run
-GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
+source "$(dirname "$0")/cjs_common.sh"  # $K, $W, $GGUF, the environment, heldout()
 
-heldout() {  # NAME SECONDS: seeds 1000-1009 in two processes of 5 seeds, merged into $W/NAME_eval
-  [ -f "$W/$1/config.json" ] || return 1
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1000 --eval-seeds 5 --out "$W/$1_e0" \
-    > "$W/$1_e0.log" 2>&1 &
-  local first=$!
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1005 --eval-seeds 5 --out "$W/$1_e1" \
-    > "$W/$1_e1.log" 2>&1
-  wait "$first"
-  python3 -m distill.cjs --merge-evals "$W/$1_e0,$W/$1_e1" --out "$W/$1_eval" > "$W/$1_eval.log" 2>&1
+heldout_out() {  # NAME SECONDS: heldout, then its merged metrics and the per-workload partials into $OUT
+  heldout "$@"
   cp "$W/$1_eval/metrics.json" "$OUT/$1_heldout.json" 2>/dev/null
   cat "$W/$1_e0/partial.json" "$W/$1_e1/partial.json" > "$OUT/$1_partial.txt" 2>/dev/null
 }
@@ -49,13 +36,13 @@ teacher)
   md5sum "$GGUF" | tee "$OUT/md5.txt"
   nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
   rm -rf "$W/teacher_cjs" && cp -r .devrun/s8/teacher_cjs "$W/teacher_cjs"
-  heldout teacher_cjs 560 ;;
+  heldout_out teacher_cjs 560 ;;
 random)
   t="--role teacher --pool gnn --bc-episodes 6 --bc-epochs 2 --dagger-rounds 0 --validate-start false --eval-seeds 0"
   timeout 170 python3 -m distill.cjs $t --anchor-lr 0 --backbone random:smollm2-135m --out "$W/teacher_random" \
     > "$W/teacher_random.log" 2>&1
   echo "train rc $?"
-  heldout teacher_random "${HELDOUT_S:-400}"
+  heldout_out teacher_random "${HELDOUT_S:-400}"
   for f in adapter.safetensors config.json; do cp "$W/teacher_random/$f" "$OUT/teacher_random_$f"; done ;;
 same)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl || exit 1

@@ -1,0 +1,20 @@
+# Sourced by the CJS device scripts (gnn_pool.sh, teacher_heldout.sh): the machine's layout under $K (kept
+# between calls while the machine is warm) and the held-out run split over two processes.
+set -u
+K=${K:-/root/keep}
+mkdir -p "$K/parts" "$K/smol" "$K/run" "$OUT"
+export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=2
+W=$K/run
+GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
+
+heldout() {  # NAME SECONDS: seeds 1000-1009 in two processes of 5 seeds, merged into $W/NAME_eval
+  [ -f "$W/$1/config.json" ] || return 1
+  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1000 --eval-seeds 5 --out "$W/$1_e0" \
+    > "$W/$1_e0.log" 2>&1 &
+  local first=$!
+  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first 1005 --eval-seeds 5 --out "$W/$1_e1" \
+    > "$W/$1_e1.log" 2>&1
+  wait "$first"
+  python3 -m distill.cjs --merge-evals "$W/$1_e0,$W/$1_e1" --out "$W/$1_eval" > "$W/$1_eval.log" 2>&1
+}
