@@ -191,10 +191,22 @@ class CJSStudent(nn.Module):
         self.cfg = cfg
         self.backbone = HybridBackbone(cfg.backbone())
         self.task = CJSTokensHeads(cfg, cfg.d_model)
+        self._fused = None  # agents.student_kernels.FusedSequence, after fuse()
+
+    def fuse(self, on: bool = True, **blocks) -> "CJSStudent":
+        """Run the backbone through :class:`agents.student_kernels.FusedSequence` (three Triton kernels per
+        layer; CUDA, or ``TRITON_INTERPRET=1``), or again through PyTorch (``on=False``). Inference only:
+        call it after moving the model and after training (it keeps a concatenated copy of the attention
+        layers' q/k/v weights). ``blocks``: the kernels' tile sizes (``FusedSequence``'s arguments)."""
+        from .student_kernels import FusedSequence
+
+        self._fused = FusedSequence(self.backbone, **blocks) if on else None
+        return self
 
     def forward(self, obs: dict[str, torch.Tensor]):
         x, h, y, n = self.task.tokens(obs)
-        return self.task.heads(self.backbone(x), h, y, n, obs)
+        out = self._fused(x) if self._fused is not None and not torch.is_grad_enabled() else self.backbone(x)
+        return self.task.heads(out, h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters()}
@@ -238,7 +250,15 @@ def for_inference(model: nn.Module) -> nn.Module:
     weights (W + s·BA, computed in fp32: the same function up to rounding, about half the backbone's
     kernels per decision) and, on CUDA, the backbone's linear weights stored in bf16, the dtype its
     autocast multiplies in (no cast of every weight at every decision). Norms and rotary tables keep
-    their dtype. A student is returned as it is. The merged model has no LoRA tensors: do not save it."""
+    their dtype. A student on CUDA with triton runs its backbone in fused Triton kernels
+    (:meth:`CJSStudent.fuse`; float32 products as PyTorch's). The merged model has no LoRA tensors: do not
+    save it."""
+    if isinstance(model, CJSStudent):
+        from .student_kernels import available
+
+        if next(model.parameters()).is_cuda and available(next(model.parameters()).device):
+            model.fuse()
+        return model.eval()
     if not isinstance(model, CJSTeacher):
         return model
     if hasattr(model.backbone, "merge_and_unload"):  # a peft model (lora_rank > 0)

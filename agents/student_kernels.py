@@ -266,3 +266,178 @@ class FusedStep:
     def step(self, returns, states, prev_actions, timesteps, keep):
         x = self._tokens(returns, states, prev_actions, timesteps).contiguous()  # a fresh tensor: used in place
         return self._head(self._layers(x, keep))
+
+
+# ------------------------------------------------------------------------------------------------
+# One-shot sequence forward (a CJS decision: ≤ 65 tokens, nothing carried in or out): three kernels
+# per layer instead of ~40 PyTorch ops.
+#
+# * ``_linear`` (grid: row blocks × output blocks) — ``out = rmsnorm(a)·W^T`` (optional norm; optional
+#   ``out += ...`` for the residual stream). Mamba's in-projection (pre-norm folded in), the attention
+#   q/k/v projection (one concatenated weight) and both output projections.
+# * ``_ssd_seq`` (grid: batch × heads) — one Mamba head over the whole sequence: the causal conv over
+#   (x, B, C) with SiLU, ``dt`` (softplus), the SSD product as one chunk
+#   ``y = ((C Bᵀ) ∘ L) (dt·x) + D·x`` with ``L_ij = exp(Σ_{j<k≤i} dt_k A)`` (i ≥ j), gated by ``silu(z)``.
+# * ``_attn_seq`` (grid: batch × heads) — causal softmax attention over the sequence.
+# ------------------------------------------------------------------------------------------------
+
+ONE_SHOT_MAX = 128  # longest sequence the one-shot kernels take (the same bound as agents.student.ONE_CHUNK_MAX)
+
+if triton is not None:
+
+    @triton.jit
+    def _linear(a_ptr, nw_ptr, w_ptr, out_ptr, R, O, eps,
+                KD: tl.constexpr, NORM: tl.constexpr, RES: tl.constexpr,
+                BR: tl.constexpr, BO: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+        """rows ``a`` (R, KD) → ``out`` (R, O) [+]= rmsnorm(a)·Wᵀ with ``W`` (O, KD) row-major; the product
+        in ``W``'s dtype (bf16 weights: bf16 inputs, float32 sums, as PyTorch's bf16 linear)."""
+        rows = tl.program_id(0) * BR + tl.arange(0, BR)
+        cols = tl.program_id(1) * BO + tl.arange(0, BO)
+        rmask = rows < R
+        cmask = cols < O
+        acc = tl.zeros([BR, BO], dtype=tl.float32)
+        ss = tl.zeros([BR], dtype=tl.float32)
+        for k0 in tl.static_range(0, KD, BK):
+            k = k0 + tl.arange(0, BK)
+            a = tl.load(a_ptr + rows[:, None] * KD + k[None, :], mask=rmask[:, None], other=0.0).to(tl.float32)
+            if NORM:
+                ss += tl.sum(a * a, axis=1)
+                a = a * tl.load(nw_ptr + k).to(tl.float32)[None, :]
+            w = tl.load(w_ptr + cols[None, :] * KD + k[:, None], mask=cmask[None, :], other=0.0)
+            acc += tl.dot(a.to(w.dtype), w, input_precision=PREC)
+        if NORM:  # the row's scale factors out of the product
+            acc = acc * tl.rsqrt(ss / KD + eps)[:, None]
+        o_ptrs = out_ptr + rows[:, None] * O + cols[None, :]
+        omask = rmask[:, None] & cmask[None, :]
+        if RES:
+            acc += tl.load(o_ptrs, mask=omask, other=0.0).to(tl.float32)
+        tl.store(o_ptrs, acc.to(out_ptr.dtype.element_ty), mask=omask)
+
+    @triton.jit
+    def _conv_seq(p_ptr, cw_ptr, cb_ptr, t, T, ch, col0, OC: tl.constexpr, K: tl.constexpr):
+        """Causal depthwise conv + SiLU over the sequence at channels ``ch`` (input columns col0 + ch)."""
+        acc = tl.load(p_ptr + t[:, None] * OC + col0 + ch[None, :], mask=(t < T)[:, None], other=0.0) \
+            * tl.load(cw_ptr + ch * K + (K - 1)).to(tl.float32)[None, :] + tl.load(cb_ptr + ch).to(tl.float32)[None, :]
+        for j in tl.static_range(1, K):
+            src = t - j
+            v = tl.load(p_ptr + src[:, None] * OC + col0 + ch[None, :], mask=((src >= 0) & (src < T))[:, None],
+                        other=0.0)
+            acc += v * tl.load(cw_ptr + ch * K + (K - 1 - j)).to(tl.float32)[None, :]
+        return acc * tl.sigmoid(acc)
+
+    @triton.jit
+    def _ssd_seq(proj_ptr, cw_ptr, cb_ptr, dtb_ptr, alog_ptr, dd_ptr, y_ptr, T,
+                 DI: tl.constexpr, H: tl.constexpr, P: tl.constexpr, N: tl.constexpr, G: tl.constexpr,
+                 K: tl.constexpr, TB: tl.constexpr, PREC: tl.constexpr):
+        b = tl.program_id(0)
+        h = tl.program_id(1)
+        g = h // (H // G)
+        OC: tl.constexpr = 2 * DI + 2 * G * N + H  # in_proj width: z, x, B, C, dt
+        base = proj_ptr + b * T * OC
+        t = tl.arange(0, TB)
+        valid = t < T
+        p = tl.arange(0, P)
+        n = tl.arange(0, N)
+        xs = _conv_seq(base, cw_ptr, cb_ptr, t, T, h * P + p, DI, OC, K)  # (TB, P)
+        bs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + g * N + n, DI, OC, K)  # (TB, N)
+        cs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + G * N + g * N + n, DI, OC, K)
+        dt = tl.load(base + t * OC + 2 * DI + 2 * G * N + h, mask=valid, other=0.0) + tl.load(dtb_ptr + h)
+        dt = tl.where(dt > 20.0, dt, tl.log(1.0 + tl.exp(dt)))  # softplus (PyTorch's threshold 20)
+        acs = tl.cumsum(dt * -tl.exp(tl.load(alog_ptr + h).to(tl.float32)), axis=0)  # (TB,) log-decay to t
+        causal = t[:, None] >= t[None, :]
+        L = tl.exp(tl.where(causal, acs[:, None] - acs[None, :], float("-inf")))
+        scores = tl.dot(cs, tl.trans(bs), input_precision=PREC) * L  # (TB, TB)
+        y = tl.dot(scores, xs * dt[:, None], input_precision=PREC) + tl.load(dd_ptr + h).to(tl.float32) * xs
+        z = tl.load(base + t[:, None] * OC + h * P + p[None, :], mask=valid[:, None], other=0.0)
+        y = y * (z * tl.sigmoid(z))
+        tl.store(y_ptr + (b * T + t[:, None]) * DI + h * P + p[None, :], y, mask=valid[:, None])
+
+    @triton.jit
+    def _attn_seq(qkv_ptr, o_ptr, T, scale, D: tl.constexpr, HD: tl.constexpr, TB: tl.constexpr,
+                  PREC: tl.constexpr):
+        b = tl.program_id(0)
+        h = tl.program_id(1)
+        t = tl.arange(0, TB)
+        e = tl.arange(0, HD)
+        valid = t < T
+        rows = (b * T + t[:, None]) * (3 * D) + h * HD + e[None, :]
+        q = tl.load(qkv_ptr + rows, mask=valid[:, None], other=0.0)
+        k = tl.load(qkv_ptr + rows + D, mask=valid[:, None], other=0.0)
+        v = tl.load(qkv_ptr + rows + 2 * D, mask=valid[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PREC) * scale
+        s = tl.where((t[:, None] >= t[None, :]) & valid[None, :], s, float("-inf"))
+        pr = tl.exp(s - tl.max(s, axis=1)[:, None])
+        pr = pr / tl.sum(pr, axis=1)[:, None]
+        tl.store(o_ptr + (b * T + t[:, None]) * D + h * HD + e[None, :], tl.dot(pr, v, input_precision=PREC),
+                 mask=valid[:, None])
+
+
+class FusedSequence:
+    """:meth:`agents.student.HybridBackbone.forward` for one-shot sequences (≤ ``ONE_SHOT_MAX`` tokens,
+    at most the attention window; no state in or out) with three Triton kernels per layer. Inference
+    only (no autograd). Static shapes and no host sync, so a caller can capture it in a CUDA graph.
+
+    ``FusedSequence(backbone)(x)`` with ``x`` (b, T, d) gives the final-normed hidden states, as the
+    backbone's ``forward``; longer sequences fall back to that forward. Activations between kernels
+    are float32; the residual stream keeps ``x``'s dtype, as in the PyTorch forward. The attention
+    layers' q/k/v weights are concatenated once here: build it after training, not before.
+    Exactness: equal to the PyTorch forward to float tolerance (tested with ``TRITON_INTERPRET=1``).
+    Under ``torch.compile`` the call is left out of the compiled graph (the token embedding and the heads
+    around it are compiled; the kernels run as written).
+    """
+
+    def __init__(self, backbone, block_rows: int = 32, block_out: int = 64, block_k: int = 64):
+        if triton is None:
+            raise RuntimeError("the fused sequence forward needs triton (pip install triton; a CUDA GPU)")
+        from .student import AttentionMixer, MambaMixer
+
+        self.backbone = backbone
+        self.br, self.bo = block_rows, block_out
+        self.layers = []
+        for norm, m in zip(backbone.norms, backbone.mixers):
+            if isinstance(m, MambaMixer):
+                dims = [m.P, m.N, norm.weight.numel(), m.di]
+                self.layers.append(("m", norm, m, m.in_proj.weight))
+            elif isinstance(m, AttentionMixer):
+                dims = [m.hd, norm.weight.numel()]
+                self.layers.append(("a", norm, m, torch.cat([m.q_proj.weight, m.k_proj.weight, m.v_proj.weight])))
+            else:  # pragma: no cover
+                raise TypeError(type(m))
+            if not all(_pow2(v) and v >= 16 for v in dims):
+                raise ValueError(f"the fused sequence forward needs power-of-two widths ≥ 16, got {dims}")
+        self.bk = min(block_k, min(norm.weight.numel() for _, norm, _, _ in self.layers))
+        self.window = min([m.window for k, _, m, _ in self.layers if k == "a"], default=ONE_SHOT_MAX)
+        # float32 weights: IEEE float32 products (the PyTorch forward's function, not TF32's rounding);
+        # bf16 weights: bf16 projections, TF32 for the float32 products inside the mixers
+        self.prec = "ieee" if self.layers[0][3].dtype == torch.float32 else "tf32"
+
+    def _lin(self, a, norm_w, eps, w, out, res: bool):
+        R, KD = a.shape
+        O = w.shape[0]
+        _linear[(triton.cdiv(R, self.br), triton.cdiv(O, self.bo))](
+            a, norm_w if norm_w is not None else w, w, out, R, O, eps, KD=KD, NORM=norm_w is not None, RES=res,
+            BR=self.br, BO=self.bo, BK=min(self.bk, KD), PREC=self.prec, num_warps=4)
+
+    @torch.compiler.disable  # under torch.compile the kernels run as they are, between compiled parts
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b, T, d = x.shape
+        if T > min(ONE_SHOT_MAX, self.window):
+            return self.backbone(x)
+        TB = max(16, triton.next_power_of_2(T))
+        warps = 8 if TB >= 128 else 4
+        x = x.reshape(b * T, d).contiguous().clone()  # the residual stream, updated in place
+        for kind, norm, m, w_in in self.layers:
+            proj = torch.empty(b * T, w_in.shape[0], device=x.device, dtype=torch.float32)
+            self._lin(x, norm.weight, norm.eps, w_in, proj, res=False)
+            if kind == "m":
+                y = torch.empty(b * T, m.di, device=x.device, dtype=torch.float32)
+                _ssd_seq[(b, m.H)](proj, m.conv_weight, m.conv_bias, m.dt_bias, m.A_log, m.D, y, T,
+                                   DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, TB=TB, PREC=self.prec,
+                                   num_warps=warps)
+                self._lin(y, m.norm.weight, m.norm.eps, m.out_proj.weight, x, res=True)
+            else:
+                o = torch.empty(b * T, d, device=x.device, dtype=torch.float32)
+                _attn_seq[(b, m.h)](proj, o, T, 1.0 / math.sqrt(m.hd), D=d, HD=m.hd, TB=TB, PREC=self.prec,
+                                num_warps=warps)
+                self._lin(o, None, 0.0, m.o_proj.weight, x, res=True)
+        return self.backbone.final_norm(x.reshape(b, T, d))

@@ -79,7 +79,8 @@ class Args:
     eval_jobs: int = 200
     validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint (teacher, student or Decima GNN) on the held-out seeds; OUT/metrics.json
-    # ... with a teacher's LoRA merged into its weights (bf16 linears on CUDA): agents.cjs_llm.for_inference
+    # ... made cheaper to run (agents.cjs_llm.for_inference): a teacher's LoRA merged into its weights (bf16
+    # linears on CUDA), a student's backbone in fused Triton kernels (CUDA)
     merge_lora: bool = True
     merge_evals: str = ""  # comma list of --eval-only OUT folders (disjoint seeds): one metrics.json in --out
     out: str = ""
@@ -237,7 +238,8 @@ def evaluate_only(args: Args, log=print) -> dict:
     metrics = {"checkpoint": args.eval_only,
                "test": evaluate(model, device, seeds, args.eval_jobs, kind, partial=partial, log=log),
                "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device),
-               "lora_merged": bool(args.merge_lora and kind == "teacher")}
+               "lora_merged": bool(args.merge_lora and kind == "teacher"),
+               "student_fused": getattr(model, "_fused", None) is not None}
     log(f"{args.eval_only} on seeds {seeds[0]}–{seeds[-1]}: mean JCT {metrics['test']['mean_jct_s']:.2f} s")
     return metrics
 

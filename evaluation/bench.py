@@ -271,17 +271,26 @@ def run_one_shot(task: str, models: dict, make_inputs, args, device, dtype, use_
     second the teacher) at every batch size, plain and (with ``--compile-vp``) compiled; parameter
     bytes, and the student/teacher throughput (best path against best path) and storage ratios."""
     from agents.student import count_parameters
+    from agents.student_kernels import available
 
     out = {}
     for name, build in models.items():
         model = build().to(device=device, dtype=dtype).eval()
         info = {"parameters": count_parameters(model), "param_bytes": param_bytes(model), "runs": {}}
+        fusable = name == list(models)[0] and hasattr(model, "fuse") and "fused" in args.student_paths \
+            and available(device)
         for b in batches:
             inputs = make_inputs(model, b)
-            for compiled in ([False, True] if args.compile_vp else [False]):
-                key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-compiled" if compiled else "")
-                info["runs"][key] = _guard(bench_forward, model, inputs, b, device, use_graph, compiled)
-                print(f"{task} {name} {key}: {info['runs'][key]}", flush=True)
+            for fused in ([False, True] if fusable else [False]):  # the student's backbone in Triton kernels
+                if fusable:
+                    model.fuse(fused)
+                for compiled in ([False, True] if args.compile_vp else [False]):
+                    key = f"b{b}-{'graph' if use_graph else 'eager'}" + ("-fused" if fused else "") + \
+                        ("-compiled" if compiled else "")
+                    info["runs"][key] = _guard(bench_forward, model, inputs, b, device, use_graph, compiled)
+                    print(f"{task} {name} {key}: {info['runs'][key]}", flush=True)
+            if fusable:
+                model.fuse(False)
         out[name] = info
         del model
     s, t = (out[n] for n in list(models)[:2])

@@ -91,3 +91,61 @@ print("same actions", a.shape)
 
 def test_policy_with_fused_step_plays_like_the_pytorch_step():
     assert "same actions" in _interpreted(POLICY)
+
+
+SEQUENCE = r"""
+import torch
+from agents.cjs_llm import CJSStudent, CJSStudentConfig, for_inference
+from agents.student import HybridBackbone, StudentConfig
+from agents.student_kernels import ONE_SHOT_MAX, FusedSequence
+from evaluation.bench import cjs_inputs
+
+torch.manual_seed(0)
+# two groups, attention between Mamba layers; larger dt so the decays matter
+cfg = StudentConfig(layers="mmam", d_model=32, d_state=16, headdim=16, attn_heads=2, max_len=40, ngroups=2)
+bb = HybridBackbone(cfg).eval()
+with torch.no_grad():
+    for m in bb.mixers:
+        if m.kind == "m":
+            m.dt_bias.add_(1.0)
+fused = FusedSequence(bb)
+worst = 0.0
+with torch.no_grad():
+    for B, T in [(3, 9), (2, 17), (1, 33), (2, 1)]:  # TB 16, 32, 64; one token
+        x = torch.randn(B, T, 32)
+        worst = max(worst, float((bb(x) - fused(x)).abs().max()))
+    # longer than the attention window: the PyTorch forward, unchanged
+    x = torch.randn(1, 41, 32)
+    assert torch.equal(fused(x), bb(x))
+print("backbone max abs diff", worst)
+assert worst < 1e-5, worst
+
+# the CJS student: fused logits equal the PyTorch ones (padding after the decide token included)
+scfg = CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2, hidden=8, rounds=2)
+model = CJSStudent(scfg).eval()
+obs = cjs_inputs(2, 11, "cpu", torch.float32)
+obs["job_features"][1, 7:, 0] = 0  # row 1 has 7 jobs: its decide token at 7, padding after it
+with torch.no_grad():
+    ref = model(obs)
+    out = model.fuse()(obs)
+    assert model._fused is not None
+    with torch.enable_grad():  # training never goes through the kernels
+        assert model(obs)[0].requires_grad
+    back = model.fuse(False)(obs)
+for r, o, p in zip(ref, out, back):
+    assert torch.allclose(r, o, atol=1e-4, rtol=1e-5), float((r - o).abs().max())
+    assert torch.equal(r, p)
+assert for_inference(model)._fused is None  # on the CPU the student stays in PyTorch
+print("cjs student same logits")
+try:
+    FusedSequence(HybridBackbone(StudentConfig(layers="m", d_model=48, headdim=16, d_state=16, attn_heads=2)))
+except ValueError as err:
+    assert "power-of-two" in str(err)
+else:
+    raise AssertionError("a 48-wide model must be refused")
+"""
+
+
+def test_fused_sequence_equals_torch_forward():
+    out = _interpreted(SEQUENCE)
+    assert "cjs student same logits" in out
