@@ -29,7 +29,9 @@ at the benchmark dtype (what must be loaded), and for the student the shipped ch
 when one exists. ``--tasks vp`` adds one viewport prediction (a 30-token forward) for the VP student
 and the VP teacher (plain and compiled). ``--tasks cjs`` adds one scheduling decision (the whole
 forward for ``--cjs-jobs`` jobs in the system: DAG encoder, jobs + 1 tokens, pointer heads) for the
-CJS student, the CJS teacher and the Decima GNN. Output: ``OUT/bench.json`` and three plots.
+CJS student (with ``fused`` in ``--student-paths`` and triton on the device, also with its backbone in
+fused Triton kernels: ``-fused`` runs), the CJS teacher and the Decima GNN. Output: ``OUT/bench.json``
+and three plots.
 """
 
 from __future__ import annotations
