@@ -146,8 +146,10 @@ PRETRAINED_CJS_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teach
 def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
     """Build a cluster-scheduling agent by name (``gnn``, ``student`` and ``teacher`` need torch and load
     the shipped checkpoints; ``device`` is where those run). On CUDA the student and the teacher decide
-    through CUDA graphs for up to ``batch`` workloads side by side; the teacher runs with its LoRA merged
-    (:func:`agents.cjs_llm.for_inference`), as its held-out numbers were measured."""
+    through CUDA graphs for up to ``batch`` workloads side by side (:func:`agents.cjs_llm.for_inference`):
+    the teacher with its LoRA merged, as its held-out numbers were measured; the student with its backbone
+    in fused Triton kernels when triton is installed (same schedules as the PyTorch path on the held-out
+    workloads checked, docs/RESULTS.md)."""
     from . import cjs
 
     if name == "gnn":
