@@ -203,6 +203,11 @@ class CJSStudent(nn.Module):
         self._fused = FusedSequence(self.backbone, **blocks) if on else None
         return self
 
+    @property
+    def fused(self) -> bool:
+        """Whether inference runs the backbone in the fused kernels (:meth:`fuse`)."""
+        return self._fused is not None
+
     def forward(self, obs: dict[str, torch.Tensor]):
         x, h, y, n = self.task.tokens(obs)
         out = self._fused(x) if self._fused is not None and not torch.is_grad_enabled() else self.backbone(x)
@@ -256,7 +261,8 @@ def for_inference(model: nn.Module) -> nn.Module:
     if isinstance(model, CJSStudent):
         from .student_kernels import available
 
-        if next(model.parameters()).is_cuda and available(next(model.parameters()).device):
+        device = next(model.parameters()).device
+        if device.type == "cuda" and available(device):
             model.fuse()
         return model.eval()
     if not isinstance(model, CJSTeacher):

@@ -281,8 +281,6 @@ class FusedStep:
 # * ``_attn_seq`` (grid: batch × heads) — causal softmax attention over the sequence.
 # ------------------------------------------------------------------------------------------------
 
-ONE_SHOT_MAX = 128  # longest sequence the one-shot kernels take (the same bound as agents.student.ONE_CHUNK_MAX)
-
 if triton is not None:
 
     @triton.jit
@@ -373,7 +371,7 @@ if triton is not None:
 
 
 class FusedSequence:
-    """:meth:`agents.student.HybridBackbone.forward` for one-shot sequences (≤ ``ONE_SHOT_MAX`` tokens,
+    """:meth:`agents.student.HybridBackbone.forward` for one-shot sequences (≤ ``ONE_CHUNK_MAX`` tokens,
     at most the attention window; no state in or out) with three Triton kernels per layer. Inference
     only (no autograd). Static shapes and no host sync, so a caller can capture it in a CUDA graph.
 
@@ -389,7 +387,7 @@ class FusedSequence:
     def __init__(self, backbone, block_rows: int = 32, block_out: int = 64, block_k: int = 64):
         if triton is None:
             raise RuntimeError("the fused sequence forward needs triton (pip install triton; a CUDA GPU)")
-        from .student import AttentionMixer, MambaMixer
+        from .student import ONE_CHUNK_MAX, AttentionMixer, MambaMixer
 
         self.backbone = backbone
         self.br, self.bo = block_rows, block_out
@@ -406,7 +404,8 @@ class FusedSequence:
             if not all(_pow2(v) and v >= 16 for v in dims):
                 raise ValueError(f"the fused sequence forward needs power-of-two widths ≥ 16, got {dims}")
         self.bk = min(block_k, min(norm.weight.numel() for _, norm, _, _ in self.layers))
-        self.window = min([m.window for k, _, m, _ in self.layers if k == "a"], default=ONE_SHOT_MAX)
+        # the longest sequence taken: the one-chunk bound of the PyTorch path, and within the attention window
+        self.max_len = min([ONE_CHUNK_MAX] + [m.window for k, _, m, _ in self.layers if k == "a"])
         # float32 weights: IEEE float32 products (the PyTorch forward's function, not TF32's rounding);
         # bf16 weights: bf16 projections, TF32 for the float32 products inside the mixers
         self.prec = "ieee" if self.layers[0][3].dtype == torch.float32 else "tf32"
@@ -421,22 +420,29 @@ class FusedSequence:
     @torch.compiler.disable  # under torch.compile the kernels run as they are, between compiled parts
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, T, d = x.shape
-        if T > min(ONE_SHOT_MAX, self.window):
+        if T > self.max_len:
             return self.backbone(x)
         TB = max(16, triton.next_power_of_2(T))
         warps = 8 if TB >= 128 else 4
-        x = x.reshape(b * T, d).contiguous().clone()  # the residual stream, updated in place
+        x = x.reshape(b * T, d).clone(memory_format=torch.contiguous_format)  # the residual stream, in place
+        buffers = {}  # float32 activations between kernels, one set per call shared by the layers
+
+        def buf(name, width):
+            if name not in buffers:
+                buffers[name] = torch.empty(b * T, width, device=x.device, dtype=torch.float32)
+            return buffers[name]
+
         for kind, norm, m, w_in in self.layers:
-            proj = torch.empty(b * T, w_in.shape[0], device=x.device, dtype=torch.float32)
+            proj = buf("proj-" + kind, w_in.shape[0])
             self._lin(x, norm.weight, norm.eps, w_in, proj, res=False)
             if kind == "m":
-                y = torch.empty(b * T, m.di, device=x.device, dtype=torch.float32)
+                y = buf("y", m.di)
                 _ssd_seq[(b, m.H)](proj, m.conv_weight, m.conv_bias, m.dt_bias, m.A_log, m.D, y, T,
                                    DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, TB=TB, PREC=self.prec,
                                    num_warps=warps)
                 self._lin(y, m.norm.weight, m.norm.eps, m.out_proj.weight, x, res=True)
             else:
-                o = torch.empty(b * T, d, device=x.device, dtype=torch.float32)
+                o = buf("o", d)
                 _attn_seq[(b, m.h)](proj, o, T, 1.0 / math.sqrt(m.hd), D=d, HD=m.hd, TB=TB, PREC=self.prec,
                                 num_warps=warps)
                 self._lin(o, None, 0.0, m.o_proj.weight, x, res=True)

@@ -239,7 +239,7 @@ def evaluate_only(args: Args, log=print) -> dict:
                "test": evaluate(model, device, seeds, args.eval_jobs, kind, partial=partial, log=log),
                "trained": meta.get("metrics", {}), "peak_gpu_mib": _peak_mib(device),
                "lora_merged": bool(args.merge_lora and kind == "teacher"),
-               "student_fused": getattr(model, "_fused", None) is not None}
+               "student_fused": bool(getattr(model, "fused", False))}
     log(f"{args.eval_only} on seeds {seeds[0]}–{seeds[-1]}: mean JCT {metrics['test']['mean_jct_s']:.2f} s")
     return metrics
 

@@ -59,9 +59,10 @@ def wfair_candidates(sim, exponent: float = 0.5) -> list[tuple[int, int, int]]:
     jobs = [sim.jobs[j] for j in sim.visible()]
     if not jobs:
         return []
-    w = np.asarray([max(j.remaining_work_ms() / 1e6, 1e-3) ** exponent for j in jobs])
+    work = [j.remaining_work_ms() for j in jobs]
+    w = np.maximum(np.asarray(work) / 1e6, 1e-3) ** exponent
     share = np.maximum(np.ceil(E * w / w.sum()), 1).astype(int)
-    ranked = sorted((job.remaining_work_ms(), k) for k, job in enumerate(jobs)
+    ranked = sorted((work[k], k) for k, job in enumerate(jobs)
                     if job.any_schedulable() and sim.can_grow(job)
                     and (len(job.executors) < share[k] or job.n_idle > 0))
     return [(jobs[k].id, int(np.flatnonzero(jobs[k].schedulable())[0]),

@@ -97,7 +97,7 @@ SEQUENCE = r"""
 import torch
 from agents.cjs_llm import CJSStudent, CJSStudentConfig, for_inference
 from agents.student import HybridBackbone, StudentConfig
-from agents.student_kernels import ONE_SHOT_MAX, FusedSequence
+from agents.student_kernels import FusedSequence
 from evaluation.bench import cjs_inputs
 
 torch.manual_seed(0)
@@ -128,14 +128,14 @@ obs["job_features"][1, 7:, 0] = 0  # row 1 has 7 jobs: its decide token at 7, pa
 with torch.no_grad():
     ref = model(obs)
     out = model.fuse()(obs)
-    assert model._fused is not None
+    assert model.fused
     with torch.enable_grad():  # training never goes through the kernels
         assert model(obs)[0].requires_grad
     back = model.fuse(False)(obs)
 for r, o, p in zip(ref, out, back):
     assert torch.allclose(r, o, atol=1e-4, rtol=1e-5), float((r - o).abs().max())
     assert torch.equal(r, p)
-assert for_inference(model)._fused is None  # on the CPU the student stays in PyTorch
+assert not for_inference(model).fused  # on the CPU the student stays in PyTorch
 print("cjs student same logits")
 try:
     FusedSequence(HybridBackbone(StudentConfig(layers="m", d_model=48, headdim=16, d_state=16, attn_heads=2)))
