@@ -46,30 +46,40 @@ class WeightedFair(BatchPolicy):
             raise ValueError(f"WeightedFair(order={order!r}): use 'deficit' or 'least-work'")
         self.exponent, self.order = float(exponent), order
 
+    def ranking(self, work, executors, idle_local, eligible, E: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rule on plain arrays over the jobs in the system (oldest first): remaining work, executors
+        at or moving to each job, its idle ones, whether it has a stage it can grow into. Returns the
+        candidate jobs in the order served (the first is the choice) and every job's share. Shared by
+        :meth:`act` (observations) and the lookahead expert (the simulator's state)."""
+        work = np.asarray(work, dtype=np.float64)
+        n = max(len(work), 1)
+        if self.exponent == 0.0:
+            share = np.full(len(work), int(np.ceil(E / n)))
+        else:
+            w = np.maximum(work, 1e-3) ** self.exponent
+            share = np.maximum(np.ceil(E * w / max(w.sum(), 1e-12)), 1).astype(np.int64)
+        candidates = np.flatnonzero(np.asarray(eligible) & ((executors < share) | (idle_local > 0)))
+        if self.order == "deficit":
+            key = (executors[candidates] - idle_local[candidates]) / share[candidates]  # ties: the oldest
+        else:  # the job with the least remaining work first
+            key = work[candidates]
+        return candidates[np.argsort(key, kind="stable")], share
+
     def act(self, obs, info=None):
         J, S = _split(obs)
         mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S)
         jobs = np.asarray(obs["job_features"])
         E = np.asarray(obs["limit_mask"]).shape[-1]
-        present = jobs[:, 0] > 0
-        n_jobs = max(int(present.sum()), 1)
-        if self.exponent == 0.0:
-            share = np.full(J, int(np.ceil(E / n_jobs)))
-        else:
-            w = np.where(present, np.maximum(jobs[:, 4], 1e-3) ** self.exponent, 0.0)
-            share = np.maximum(np.ceil(E * w / max(w.sum(), 1e-12)), 1).astype(np.int64)
-        executors = np.rint(jobs[:, 1] * E).astype(np.int64)
-        idle_local = np.rint(jobs[:, 5] * E).astype(np.int64)
-        candidates = np.flatnonzero(mask.any(1) & ((executors < share) | (idle_local > 0)))
-        if len(candidates) == 0:
+        present = np.flatnonzero(jobs[:, 0] > 0)
+        executors = np.rint(jobs[present, 1] * E).astype(np.int64)
+        idle_local = np.rint(jobs[present, 5] * E).astype(np.int64)
+        ranked, share = self.ranking(jobs[present, 4], executors, idle_local, mask[present].any(1), E)
+        if len(ranked) == 0:
             return np.asarray([J * S, 0])
-        if self.order == "deficit":
-            busy = executors[candidates] - idle_local[candidates]
-            k = candidates[np.argmin(busy / share[candidates])]  # ties: the oldest
-        else:  # the job with the least remaining work first
-            k = candidates[np.argmin(jobs[candidates, 4])]
+        i = ranked[0]
+        k = int(present[i])
         stage = int(np.flatnonzero(mask[k])[0])
-        return np.asarray([k * S + stage, min(max(int(share[k]), executors[k] + 1), E) - 1])
+        return np.asarray([k * S + stage, min(max(int(share[i]), executors[i] + 1), E) - 1])
 
 
 class Fair(WeightedFair):

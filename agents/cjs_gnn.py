@@ -237,7 +237,8 @@ def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[DecimaGNN, dict]:
 class Args:
     out: str = "agents/pretrained/cjs_gnn"  # checkpoint folder
     jobs: int = 50  # jobs per training episode (shorter than the 200 of evaluation, as Decima's curriculum)
-    imitate: str = "fair"  # the heuristic of the warm start: fair | wfair
+    imitate: str = "fair"  # the expert cloned and labelling DAgger: fair | wfair | lookahead (agents.cjs_lookahead)
+    pool_file: str = ""  # clone this recorded pool (python -m agents.cjs_lookahead) instead, also after --init
     bc_episodes: int = 6  # episodes of that heuristic to imitate
     bc_epochs: int = 4
     dagger_rounds: int = 0  # rounds of: GNN rollouts labelled by the heuristic, then refit on all data
@@ -292,13 +293,17 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
     """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
     batched :meth:`GNNScheduler.act_list` call when it has one) and steps. With ``expert``, the
     recorded action is the expert's label of each state and the executed one is the expert's with
-    probability ``follow``, else the policy's (DAgger; the coin is seeded by the workload seed).
+    probability ``follow``, else the policy's (DAgger; the coin is seeded by the workload seed). A
+    policy or expert with ``act_envs(envs)`` reads the environments themselves (the lookahead expert).
     Returns per env: trimmed observations, actions (slot remapped to the trimmed layout, limit − 1),
     rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions. An episode
     past ``max_decisions`` is cut (``truncated``; its mean JCT then counts the jobs still running up to
     now — a lower bound): a poor scheduler can otherwise take hours of simulated time. ``on_done(i,
     result)`` is called as each env's episode ends (e.g. to save a long run's finished workloads)."""
-    def ask(pol, obs_list, infos):
+    def ask(pol, active):
+        if hasattr(pol, "act_envs"):  # an expert that reads the simulator (agents.cjs_lookahead.Lookahead)
+            return pol.act_envs([envs[i] for i in active])
+        obs_list, infos = [obs[i] for i in active], [info[i] for i in active]
         if hasattr(pol, "act_list"):
             return pol.act_list(obs_list, infos)
         return [pol.act(o, i) for o, i in zip(obs_list, infos)]
@@ -309,8 +314,8 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
     out = [{"obs": [], "acts": [], "rewards": [], "times": []} for _ in envs]
     active = list(range(len(envs)))
     while active:
-        acts = ask(policy, [obs[i] for i in active], [info[i] for i in active])
-        labels = acts if expert is None else ask(expert, [obs[i] for i in active], [info[i] for i in active])
+        acts = ask(policy, active)
+        labels = acts if expert is None else ask(expert, active)
         for i, a, label in zip(active, acts, labels):
             if expert is not None and coins[i].random() < follow:
                 a = label
@@ -466,11 +471,12 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
             episodes: int, epochs: int, beta: float, val_seeds, val_jobs: int, device="cpu", teacher=None,
             kl_beta: float = 0.5, temperature: float = 2.0, batch: int = 256, forward=None, log=print,
             save_best=None, history: list | None = None, cap_per_job: int = DECISIONS_PER_JOB_CAP,
-            validate_start: bool = True):
+            validate_start: bool = True, pool_trajs: list[dict] | None = None):
     """Behaviour cloning on ``pool_expert``'s episodes, then DAgger rounds: ``model`` schedules
     ``episodes`` workloads side by side (following ``labeler`` at each decision with probability
     ``beta^round``), ``labeler`` labels every state visited, the data aggregate and ``model`` is refit
-    for ``epochs``. ``bc_episodes = 0`` skips cloning (a model that already schedules). Episodes are cut
+    for ``epochs``. ``bc_episodes = 0`` skips cloning (a model that already schedules). ``pool_trajs``
+    (e.g. :func:`agents.cjs_lookahead.replay_pool`) replaces the pool scheduler's episodes. Episodes are cut
     past ``cap_per_job`` decisions per job (:func:`lockstep`). After each
     stage the validation mean JCT (``val_seeds`` × ``val_jobs`` jobs) decides the checkpoint kept.
     Returns the best validation JCT; ``model`` holds its weights."""
@@ -479,16 +485,19 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
     data = DecisionSet(device)
     val_envs = _envs(val_jobs, len(val_seeds))
     fit = dict(batch=batch, teacher=teacher, kl_beta=kl_beta, temperature=temperature)
-    if bc_episodes:
-        for t in lockstep(_envs(jobs, bc_episodes), [10_000 + i for i in range(bc_episodes)], pool_expert):
+    if pool_trajs is None and bc_episodes:
+        pool_trajs = lockstep(_envs(jobs, bc_episodes), [10_000 + i for i in range(bc_episodes)], pool_expert)
+    cloned = bool(pool_trajs)
+    if cloned:
+        for t in pool_trajs:
             data.add(t["obs"], t["acts"])
-        log(f"pool: {len(data)} decisions of {bc_episodes} workloads ({time.perf_counter() - t0:.0f} s)")
+        log(f"pool: {len(data)} decisions of {len(pool_trajs)} workloads ({time.perf_counter() - t0:.0f} s)")
         _fit(model, opt, data, bc_epochs, 0, log, "bc", **fit)
     best = mean_jct(model, val_envs, val_seeds, device, forward, log, cap_per_job) if validate_start else float("inf")
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    history.append({"stage": "bc" if bc_episodes else "init", "val_mean_jct_s": best if validate_start else None,
+    history.append({"stage": "bc" if cloned else "init", "val_mean_jct_s": best if validate_start else None,
                     "decisions": len(data), "seconds": time.perf_counter() - t0})
-    log(f"{'after imitation' if bc_episodes else 'initial'}: validation mean JCT "
+    log(f"{'after imitation' if cloned else 'initial'}: validation mean JCT "
         f"{f'{best:.2f} s' if validate_start else 'not measured'} ({time.perf_counter() - t0:.0f} s)")
     if save_best is not None and validate_start:
         save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
@@ -532,15 +541,25 @@ def train(args: Args, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     history = []
-    if args.imitate not in ("fair", "wfair"):
-        raise SystemExit(f"--imitate {args.imitate!r}: use fair or wfair")
-    expert = make_cjs_agent(args.imitate)
+    if args.imitate not in ("fair", "wfair", "lookahead"):
+        raise SystemExit(f"--imitate {args.imitate!r}: use fair, wfair or lookahead")
+    if args.imitate == "lookahead":  # the clairvoyant expert over wfair (slow: ~50 ms per labelled decision)
+        from .cjs_lookahead import Lookahead
+
+        expert = Lookahead()
+    else:
+        expert = make_cjs_agent(args.imitate)
     # 1) behaviour cloning of a heuristic, then DAgger rounds labelled by it
+    pool_trajs = None
+    if args.pool_file:
+        from .cjs_lookahead import replay_pool
+
+        pool_trajs = replay_pool(args.pool_file)
     best = imitate(model, opt, pool_expert=expert, labeler=expert, jobs=args.jobs,
                    bc_episodes=0 if args.init else args.bc_episodes, bc_epochs=args.bc_epochs,
                    rounds=args.dagger_rounds, episodes=args.dagger_episodes, epochs=args.dagger_epochs,
                    beta=args.dagger_beta, val_seeds=val_seeds, val_jobs=args.val_jobs, device=device, log=log,
-                   save_best=save_best, history=history)
+                   save_best=save_best, history=history, pool_trajs=pool_trajs)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     val_envs = _envs(args.val_jobs, len(val_seeds))
     # 2) REINFORCE with the time-based baseline
@@ -593,3 +612,4 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+

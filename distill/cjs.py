@@ -7,7 +7,8 @@
 Both roles run :func:`agents.cjs_gnn.imitate` on 50-job workloads (Decima's shorter training episodes):
 
 * **Pool** (offline part): ``--bc-episodes`` workloads scheduled by the pool's scheduler (``wfair``,
-  the strongest baseline), every decision kept with its action.
+  the strongest baseline), every decision kept with its action; or ``--pool-file``, a recorded pool
+  (e.g. the clairvoyant lookahead expert's, :mod:`agents.cjs_lookahead`), replayed.
 * **Start**: the teacher's encoder and heads (and the student's, when it is not initialised from the
   teacher) start as the shipped Decima GNN (``--task-init``; ``''`` = random), the projections from the
   backbone at zero: the scheduler starts where the GNN stands and the backbone learns to improve on it.
@@ -55,6 +56,7 @@ class Args:
     headdim: int = 64
     hidden: int = 64  # DAG encoder / head width
     pool: str = "wfair"  # the scheduler whose decisions form the offline pool
+    pool_file: str = ""  # or a recorded pool (python -m agents.cjs_lookahead): its workloads replace --bc-episodes
     jobs: int = 50  # jobs per training workload
     bc_episodes: int = 6
     bc_epochs: int = 4
@@ -63,7 +65,7 @@ class Args:
     dagger_epochs: int = 2
     dagger_beta: float = 0.5  # round r follows the labeler with probability beta^r
     kl_beta: float = 0.5  # student: weight of the KL to the teacher
-    labeler: str = "teacher"  # student: who labels the DAgger states, teacher | pool (then the teacher only enters the KL)
+    labeler: str = "teacher"  # who labels the DAgger states: teacher | pool | lookahead (then the teacher only enters the KL)
     temperature: float = 2.0
     batch_size: int = 256
     decision_cap: int = 600  # training / validation episodes are cut past this many decisions per job
@@ -275,9 +277,13 @@ def train(args: Args, log=print):
         groups.append({"params": anchored, "lr": args.anchor_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     pool = make_cjs_agent(args.pool)
-    if args.labeler not in ("teacher", "pool"):
-        raise SystemExit(f"--labeler {args.labeler!r}: use teacher or pool")
-    if teacher is not None and args.labeler == "teacher":
+    if args.labeler not in ("teacher", "pool", "lookahead"):
+        raise SystemExit(f"--labeler {args.labeler!r}: use teacher, pool or lookahead")
+    if args.labeler == "lookahead":  # the clairvoyant expert over wfair labels the DAgger states
+        from agents.cjs_lookahead import Lookahead
+
+        labeler = Lookahead()
+    elif teacher is not None and args.labeler == "teacher":
         labeler = GNNScheduler(model=teacher, device=device, name="teacher",
                                forward=forward_for(teacher, device, args.dagger_episodes))
     else:
@@ -291,13 +297,21 @@ def train(args: Args, log=print):
     t0 = time.perf_counter()
     history: list = []
     val_seeds = [2000 + i for i in range(args.val_seeds)]
+    pool_trajs = None
+    if args.pool_file:
+        from agents.cjs_lookahead import replay_pool
+
+        pool_trajs = replay_pool(args.pool_file)
+        meta["pool_file"] = {"path": args.pool_file, "workloads": len(pool_trajs),
+                             "mean_jct_s": float(np.mean([t["mean_jct_s"] for t in pool_trajs]))}
     best = imitate(model, opt, pool_expert=pool, labeler=labeler, jobs=args.jobs, bc_episodes=args.bc_episodes,
                    bc_epochs=args.bc_epochs, rounds=args.dagger_rounds, episodes=args.dagger_episodes,
                    epochs=args.dagger_epochs, beta=args.dagger_beta, val_seeds=val_seeds, val_jobs=args.val_jobs,
                    device=device, teacher=teacher, kl_beta=args.kl_beta if teacher is not None else 0.0,
                    temperature=args.temperature, batch=args.batch_size,
                    forward=forward_for(model, device, max(args.val_seeds, args.dagger_episodes)), log=log, save_best=save,
-                   history=history, cap_per_job=args.decision_cap, validate_start=args.validate_start)
+                   history=history, cap_per_job=args.decision_cap, validate_start=args.validate_start,
+                   pool_trajs=pool_trajs)
     metrics = {"val_mean_jct_s": best if np.isfinite(best) else None, "val_seeds": val_seeds, "history": history,
                "train_seconds": time.perf_counter() - t0, "peak_gpu_mib": _peak_mib(device)}
     save(model, metrics)

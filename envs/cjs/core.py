@@ -27,6 +27,7 @@ decision instead of its per-source commitment rounds; a stage is ready when its 
 
 from __future__ import annotations
 
+import copy
 import heapq
 from dataclasses import dataclass, field
 from itertools import count
@@ -374,6 +375,42 @@ class SparkSim:
             self._start_task(e, job, stage, continuing=True)  # keep working on the stage
         else:
             self._make_idle(e)
+
+    # ------------------------------------------------------------------------- snapshot, restore
+    _JOB_ARRAYS = ("unlaunched", "heading", "running", "done_tasks", "parents_left", "stage_done", "last_duration_ms")
+    _EXEC_ARRAYS = ("exec_state", "exec_job", "exec_stage", "exec_free_since", "exec_fresh")
+
+    def snapshot(self) -> dict:
+        """The episode's mutable state (clock, event heap, RNG, executors, unfinished jobs), for
+        :meth:`restore`: a lookahead can try a decision, roll on and come back (~0.3 ms on a 200-job
+        workload, where a ``deepcopy`` of the simulator takes ~0.5 s). Completed jobs never change again
+        and are left out; the event log is kept by length (a restore truncates it)."""
+        done = set(self.completed)
+        jobs = [(j, [getattr(j, a).copy() for a in self._JOB_ARRAYS], set(j.executors), j.limit, j.n_moving,
+                 j.n_idle, j.completion_ms) for j in self.jobs if j.id not in done]
+        return {"episode": self.jobs, "now": self.now, "events": list(self.events), "seq": copy.copy(self.seq),
+                "rng": copy.deepcopy(self.rng.bit_generator.state),
+                "exec": [getattr(self, a).copy() for a in self._EXEC_ARRAYS], "active": list(self.active),
+                "completed": list(self.completed), "jct": self.jct_total_ms, "area": self.area_ms,
+                "log": len(self.log), "jobs": jobs}
+
+    def restore(self, snap: dict) -> None:
+        """Return to a :meth:`snapshot` of this episode (any number of times)."""
+        if snap["episode"] is not self.jobs:
+            raise ValueError("snapshot of another episode (the simulator was reset since)")
+        self.now, self.events, self.seq = snap["now"], list(snap["events"]), copy.copy(snap["seq"])
+        self.rng.bit_generator.state = snap["rng"]
+        for name, arr in zip(self._EXEC_ARRAYS, snap["exec"]):
+            getattr(self, name)[:] = arr
+        self.active, self.completed = list(snap["active"]), list(snap["completed"])
+        self.jct_total_ms, self.area_ms = snap["jct"], snap["area"]
+        del self.log[snap["log"]:]
+        for job, arrays, executors, limit, moving, idle, completion in snap["jobs"]:
+            for name, arr in zip(self._JOB_ARRAYS, arrays):
+                getattr(job, name)[:] = arr
+            job.executors, job.limit, job.n_moving, job.n_idle = set(executors), limit, moving, idle
+            job.completion_ms = completion
+            job.touch()  # new version: observers recompute the job's features
 
     # --------------------------------------------------------------------------------- metrics
     def jct_s(self) -> np.ndarray:
