@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Session-10 GPU-host job (behind docs/RESULTS.md): experience pools labelled by the clairvoyant lookahead
-# expert over wfair (agents.cjs_lookahead), and the CJS student distilled on them. Carry .whl and
-# .devrun/s7.tgz (TPC-H data); no GGUF (the student's teacher is the shipped one, loaded from the repo).
+# expert over wfair (agents.cjs_lookahead). Carry .whl and
+# .devrun/s7.tgz (TPC-H data).
 #
-#   PHASE=pool   SEEDS=10006-10021  label one 50-job workload per CPU core (16 on the H100/H200 host);
-#                                   the pool file is rewritten as each workload ends, so a cut run keeps them
-#   PHASE=distil POOL=... ARGS=...  python -m distill.cjs --role student on the carried pools, then the
-#                                   held-out seeds in two processes (cjs_common.sh heldout)
+#   PHASE=pool   SEEDS=10006-10021  label one 50-job workload per CPU core the call can use; the pool file
+#                                   is rewritten as each workload ends, so a cut run keeps them
+#
+# Measured (H200 host, 2026-11-28): a call sees 2 cores (nproc), not the host's 16, and one 50-job workload
+# took 485 s there (184-572 s on the project CPU): one call labelled 1 workload (seed 10006). Label pools
+# on the project CPU instead; GPU time is for the models.
 #
 #   K=/root/keep OUT=... PHASE=pool bash scripts/device/cjs_lookahead.sh
 source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment
@@ -20,11 +22,4 @@ pool)
   OMP_NUM_THREADS=1 timeout "${POOL_S:-560}" python3 -m agents.cjs_lookahead --seeds "${SEEDS:?}" --jobs 50 \
     --procs "${PROCS:-$(nproc)}" --out "$OUT/lookahead_${SEEDS}.json" > "$OUT/pool.log" 2>&1
   echo "pool rc $?"; tail -3 "$OUT/pool.log" ;;
-distil)
-  timeout "${TRAIN_S:-300}" python3 -m distill.cjs --role student --pool-file "${POOL:?}" --out "$W/student" ${ARGS:-} \
-    > "$OUT/distil.log" 2>&1
-  echo "distil rc $?"; tail -5 "$OUT/distil.log"
-  heldout student "${HELDOUT_S:-240}"
-  cp "$W/student_eval/metrics.json" "$OUT/heldout.json" 2>/dev/null; tail -2 "$W"/student_e*.log
-  for f in "$W"/student/*; do cp "$f" "$OUT/" ; done ;;
 esac
