@@ -172,7 +172,7 @@ def load_pool(path: str | Path) -> dict:
 def replay_pool(paths: str | Path) -> list[dict]:
     """The pool's workloads (``paths``: one file, or several joined by commas) replayed through
     ``CJSEnv``: per workload the trimmed observations and the recorded actions, as
-    :func:`agents.cjs_gnn.lockstep` returns them. A replay that ends elsewhere than recorded (another
+    :func:`agents.cjs_gnn.lockstep` returns them, with its ``seed`` and ``jobs``. A replay that ends elsewhere than recorded (another
     simulator or data version) is an error naming the file and workload."""
     from .cjs_gnn import _envs, lockstep
 
@@ -183,7 +183,7 @@ def replay_pool(paths: str | Path) -> list[dict]:
             if t["decisions"] != len(w["actions"]) or abs(t["mean_jct_s"] - w["mean_jct_s"]) > 1e-6:
                 raise ValueError(f"{path}: workloads[{i}] (seed {w['seed']}) replays to {t['decisions']} decisions "
                                  f"and {t['mean_jct_s']:.4f} s, recorded {len(w['actions'])} and {w['mean_jct_s']:.4f} s")
-            out.append(t)
+            out.append({**t, "seed": w["seed"], "jobs": w["jobs"]})
     return out
 
 

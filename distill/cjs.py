@@ -303,6 +303,7 @@ def train(args: Args, log=print):
 
         pool_trajs = replay_pool(args.pool_file)
         meta["pool_file"] = {"path": args.pool_file, "workloads": len(pool_trajs),
+                             "seeds": [t["seed"] for t in pool_trajs], "jobs": pool_trajs[0]["jobs"],
                              "mean_jct_s": float(np.mean([t["mean_jct_s"] for t in pool_trajs]))}
     best = imitate(model, opt, pool_expert=pool, labeler=labeler, jobs=args.jobs, bc_episodes=args.bc_episodes,
                    bc_epochs=args.bc_epochs, rounds=args.dagger_rounds, episodes=args.dagger_episodes,

@@ -100,6 +100,7 @@ def test_pool_records_replays_and_validates(tmp_path, data_root):
     path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [w]}))
     (t,) = replay_pool(path)
     assert t["decisions"] == w["decisions"] and t["acts"].shape == (w["decisions"], 2)
+    assert (t["seed"], t["jobs"]) == (2, 5)
     assert t["mean_jct_s"] == pytest.approx(w["mean_jct_s"], abs=1e-9)
     # a pool that no longer replays (another simulator or data version) is an error naming the workload
     bad = dict(w, mean_jct_s=w["mean_jct_s"] + 1.0)
@@ -136,3 +137,20 @@ def test_lookahead_labels_dagger_states(data_root):
         differ += int(want[0] != a[0])
         obs, _, _, _, info = e.step(a)
     assert differ > 0  # the labels are the expert's, not the policy's
+
+
+def test_student_clones_a_recorded_pool(tmp_path, data_root):
+    """``distill.cjs --pool-file``: the offline part is the recorded pool's decisions, and the checkpoint
+    says which workloads it came from."""
+    from distill.cjs import Args, train
+
+    w = record(2, 5, LookaheadConfig(horizon_s=10.0))
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [w]}))
+    args = Args(role="student", teacher="", init="random", task_init="", layers="mma", d_model=32, d_state=16,
+                headdim=16, hidden=8, pool_file=str(path), bc_epochs=1, dagger_rounds=0, val_seeds=1, val_jobs=2,
+                eval_seeds=0, batch_size=64, device="cpu", out=str(tmp_path / "s"))
+    _, metrics = train(args, log=lambda *_: None)
+    assert metrics["history"][0]["stage"] == "bc" and metrics["history"][0]["decisions"] == w["decisions"]
+    meta = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert meta["pool_file"]["seeds"] == [2] and meta["pool_file"]["jobs"] == 5
