@@ -20,8 +20,9 @@ mean JCT matches the recorded one). JSON, a few hundred kB per workload::
     MAMBA4NET_DATA=../shared/data python -m agents.cjs_lookahead --seeds 10000-10007 --jobs 50 \\
         --procs 8 --out pools/cjs_lookahead.json
 
-Cost: one 50-job workload is ~8,500 decisions and 4–7 min of one CPU core (``rollout`` dominates:
-~60 ms per 60 s of simulated time).
+Cost: one 50-job workload is 4,000–9,000 decisions and 2–10 min of one CPU core (the rollouts dominate:
+~60 ms per 60 s of simulated time). ``--no-wait`` compares wfair's candidate jobs only: a smaller gain
+over wfair, but labels a learner can follow (its waits depend on the future; docs/RESULTS.md).
 """
 
 from __future__ import annotations
