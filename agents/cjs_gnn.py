@@ -288,6 +288,12 @@ def _stack(obs_list: list[dict], acts: np.ndarray, device="cpu"):
     return to_tensors(out, device), torch.as_tensor(slots, device=device), torch.as_tensor(acts[:, 1], device=device)
 
 
+def jct_so_far(sim) -> np.ndarray:
+    """Per-job JCT of an episode cut short: the finished jobs', and the running ones' time so far."""
+    running = [(sim.now - sim.jobs[j].arrival_ms) / 1000.0 for j in sim.active]
+    return np.concatenate([sim.jct_s(), running])
+
+
 def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True,
              max_decisions: int | None = None, on_done=None) -> list[dict]:
     """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
@@ -332,8 +338,7 @@ def lockstep(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool
                          makespan_s=envs[i].sim.makespan_s(), decisions=len(t["rewards"]), truncated=False)
             elif max_decisions is not None and len(t["rewards"]) >= max_decisions:
                 sim = envs[i].sim
-                running = [(sim.now - sim.jobs[j].arrival_ms) / 1000.0 for j in sim.active]
-                jct = np.concatenate([sim.jct_s(), running])
+                jct = jct_so_far(sim)
                 t.update(mean_jct_s=float(jct.mean()), jct_s=jct, makespan_s=sim.makespan_s(),
                          decisions=len(t["rewards"]), truncated=True)
             if on_done is not None and "mean_jct_s" in t:

@@ -128,21 +128,44 @@ class Lookahead:
         return np.asarray([env.sim.visible().index(job) * env.S + stage, limit - 1])
 
 
-def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig()) -> dict:
-    """Schedule one workload with the expert through ``CJSEnv``; the actions and the outcome."""
+def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig(), policy: str = "") -> dict:
+    """Schedule one workload through ``CJSEnv`` and label every decision with the expert. Without
+    ``policy`` the expert acts (an expert pool: ``actions`` only); with ``policy`` (a CJS checkpoint
+    folder: teacher, student or GNN, greedy, on the CPU) that scheduler acts and the expert labels the
+    states it reaches (a DAgger pool: ``actions`` taken and the expert's ``labels``). An episode past
+    :data:`agents.cjs_gnn.DECISIONS_PER_JOB_CAP` decisions per job is cut (``truncated``)."""
     from envs.cjs import CJSConfig, CJSEnv
 
+    from .cjs_gnn import DECISIONS_PER_JOB_CAP, jct_so_far
+
+    expert, actor = Lookahead(config), _policy(policy) if policy else None
     env = CJSEnv(CJSConfig(num_jobs=jobs))
-    env.reset(seed=seed)
-    expert, actions, t0, done, info = Lookahead(config), [], time.perf_counter(), False, {}
-    while not done:
-        a = expert.act_env(env)
+    obs, info = env.reset(seed=seed)
+    actions, labels, t0, done, cap = [], [], time.perf_counter(), False, DECISIONS_PER_JOB_CAP * jobs
+    while not done and len(actions) < cap:
+        label = expert.act_env(env)  # leaves the simulator as it found it
+        a = label if actor is None else actor.act(obs, info)
         actions.append([int(a[0]), int(a[1])])
-        _, _, done, _, info = env.step(a)
+        labels.append([int(label[0]), int(label[1])])
+        obs, _, done, _, info = env.step(a)
         if info.get("invalid_action"):
-            raise RuntimeError(f"seed {seed}: the expert's action {a.tolist()} was invalid at decision {len(actions)}")
-    return {"seed": int(seed), "jobs": int(jobs), "mean_jct_s": float(info["mean_jct_s"]), "decisions": len(actions),
-            "seconds": time.perf_counter() - t0, "actions": actions}
+            raise RuntimeError(f"seed {seed}: the {'expert' if actor is None else policy}'s action {a.tolist()} "
+                               f"was invalid at decision {len(actions)}")
+    out = {"seed": int(seed), "jobs": int(jobs), "decisions": len(actions), "seconds": time.perf_counter() - t0,
+           "mean_jct_s": float(info["mean_jct_s"]) if done else float(jct_so_far(env.sim).mean()),
+           "actions": actions}
+    if actor is not None:
+        out.update(labels=labels, truncated=not done)
+    return out
+
+
+def _policy(folder: str):
+    """A CJS checkpoint as a greedy CPU scheduler."""
+    from .cjs_gnn import GNNScheduler
+    from .cjs_llm import for_inference, load_cjs
+
+    model, _ = load_cjs(folder, device="cpu")
+    return GNNScheduler(model=for_inference(model), device="cpu", name=Path(folder).name)
 
 
 class _Replay:
@@ -167,20 +190,25 @@ def load_pool(path: str | Path) -> dict:
         missing = [k for k in ("seed", "jobs", "mean_jct_s", "actions") if k not in w]
         if missing:
             raise ValueError(f"{path}: workloads[{i}] lacks field(s) {', '.join(missing)}")
+        if "labels" in w and len(w["labels"]) != len(w["actions"]):
+            raise ValueError(f"{path}: workloads[{i}] has {len(w['labels'])} labels for {len(w['actions'])} actions")
     return pool
 
 
 def replay_pool(paths: str | Path) -> list[dict]:
     """The pool's workloads (``paths``: one file, or several joined by commas) replayed through
     ``CJSEnv``: per workload the trimmed observations and the recorded actions, as
-    :func:`agents.cjs_gnn.lockstep` returns them, with its ``seed`` and ``jobs``. A replay that ends elsewhere than recorded (another
+    :func:`agents.cjs_gnn.lockstep` returns them (a DAgger pool's: the states its policy reached, with the
+    expert's labels), with its ``seed`` and ``jobs``. A replay that ends elsewhere than recorded (another
     simulator or data version) is an error naming the file and workload."""
     from .cjs_gnn import _envs, lockstep
 
     out = []
     for path in str(paths).split(","):
         for i, w in enumerate(load_pool(path)["workloads"]):
-            (t,) = lockstep(_envs(w["jobs"], 1), [w["seed"]], _Replay(w["actions"]))
+            labels = _Replay(w["labels"]) if "labels" in w else None  # a DAgger pool: train on the expert's labels
+            (t,) = lockstep(_envs(w["jobs"], 1), [w["seed"]], _Replay(w["actions"]), expert=labels,
+                            max_decisions=len(w["actions"]) if w.get("truncated") else None)
             if t["decisions"] != len(w["actions"]) or abs(t["mean_jct_s"] - w["mean_jct_s"]) > 1e-6:
                 raise ValueError(f"{path}: workloads[{i}] (seed {w['seed']}) replays to {t['decisions']} decisions "
                                  f"and {t['mean_jct_s']:.4f} s, recorded {len(w['actions'])} and {w['mean_jct_s']:.4f} s")
@@ -197,6 +225,9 @@ def _seeds(text: str) -> list[int]:
 
 
 def _record_star(job):
+    import torch
+
+    torch.set_num_threads(1)  # one workload per process: processes, not threads, share the cores
     return record(*job)
 
 
@@ -214,18 +245,20 @@ def main(argv=None) -> None:
     p.add_argument("--options", type=int, default=LookaheadConfig.options)
     p.add_argument("--terminal", default=LookaheadConfig.terminal)
     p.add_argument("--no-wait", action="store_true", help="compare wfair's candidate jobs only, never wait")
+    p.add_argument("--policy", default="", help="a CJS checkpoint folder that schedules while the expert labels "
+                   "the states it reaches (a DAgger pool); default: the expert schedules")
     p.add_argument("--out", required=True, help="the pool's JSON file (rewritten as each workload finishes)")
     args = p.parse_args(argv)
     config = LookaheadConfig(horizon_s=args.horizon_s, options=args.options, terminal=args.terminal,
                              wait=not args.no_wait)
-    jobs = [(s, args.jobs, config) for s in _seeds(args.seeds)]
+    jobs = [(s, args.jobs, config, args.policy) for s in _seeds(args.seeds)]
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     workloads: list[dict] = []
 
     def save():  # after every workload: a run cut short keeps what it finished
-        pool = {"format": POOL_FORMAT, "expert": "lookahead", "config": asdict(config),
+        pool = {"format": POOL_FORMAT, "expert": "lookahead", "config": asdict(config), "policy": args.policy or None,
                 "created": time.strftime("%Y-%m-%d"), "seconds": time.perf_counter() - t0, "workloads": workloads}
         write_text_atomic(out, json.dumps(pool))
 

@@ -154,3 +154,31 @@ def test_student_clones_a_recorded_pool(tmp_path, data_root):
     assert metrics["history"][0]["stage"] == "bc" and metrics["history"][0]["decisions"] == w["decisions"]
     meta = json.loads((tmp_path / "s" / "config.json").read_text())
     assert meta["pool_file"]["seeds"] == [2] and meta["pool_file"]["jobs"] == 5
+
+
+def test_dagger_pool_records_the_policy_and_trains_on_the_labels(tmp_path, data_root):
+    """``--policy``: the scheduler acts (its episode, its JCT), the expert labels each state it reaches;
+    the replayed pool gives the policy's states with the expert's labels."""
+    from agents.cjs_gnn import GNNScheduler, trim
+
+    cfg = LookaheadConfig(horizon_s=10.0, wait=False)
+    w = record(2, 5, cfg, policy="agents/pretrained/cjs_gnn")
+    assert len(w["labels"]) == len(w["actions"]) == w["decisions"] and w["truncated"] is False
+    e, gnn, expert = CJSEnv(CJSConfig(num_jobs=5)), GNNScheduler(), Lookahead(cfg)
+    jct, _ = _finish(e, gnn, *e.reset(seed=2))
+    assert w["mean_jct_s"] == pytest.approx(jct)  # the GNN's own episode
+    path = tmp_path / "dagger.json"
+    path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [w]}))
+    (t,) = replay_pool(path)
+    obs, info = e.reset(seed=2)
+    differ = 0
+    for a, label, got in zip(w["actions"], w["labels"], t["acts"]):
+        assert expert.act_env(e).tolist() == label
+        _, (slot,) = trim(obs, np.asarray([label[0]]))
+        assert got.tolist() == [int(slot), label[1]]
+        differ += a != label
+        obs, _, _, _, info = e.step(np.asarray(a))
+    assert differ > 0  # the labels are the expert's, not the GNN's
+    path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [dict(w, labels=w["labels"][1:])]}))
+    with pytest.raises(ValueError, match=r"workloads\[0\] has \d+ labels for \d+ actions"):
+        load_pool(path)
