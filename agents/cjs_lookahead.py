@@ -20,6 +20,10 @@ mean JCT matches the recorded one). JSON, a few hundred kB per workload::
     MAMBA4NET_DATA=../shared/data python -m agents.cjs_lookahead --seeds 10000-10007 --jobs 50 \\
         --procs 8 --out pools/cjs_lookahead.json
 
+With ``--policy CHECKPOINT`` a learned scheduler schedules instead and the expert labels every state it
+reaches (a DAgger round's pool): each workload then also stores the expert's ``labels``, and the replay
+gives the scheduler's states with the expert's labels as actions.
+
 Cost: one 50-job workload is 4,000–9,000 decisions and 2–10 min of one CPU core (the rollouts dominate:
 ~60 ms per 60 s of simulated time). ``--no-wait`` compares wfair's candidate jobs only: a smaller gain
 over wfair, but labels a learner can follow (its waits depend on the future; docs/RESULTS.md).
