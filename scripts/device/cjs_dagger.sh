@@ -8,10 +8,10 @@
 #
 # then this call refits candidates side by side (two at a time: the call sees 2 cores) and returns each
 # as a tar of its checkpoint folder; they are picked on validation seeds 3000-3009 on the project CPU.
-# Carry .whl, .devrun/s7.tgz (TPC-H data), .devrun/pools11 (the no-wait expert pool of 10000-10007,
+# Carry .whl, .devrun/s7.tgz (TPC-H data), .devrun/pools11c (the no-wait expert pool of 10000-10007,
 # as the shipped student saw it, and the DAgger pool) and .devrun/old_student (the session-8 student).
 #
-#   K=/root/keep OUT=... bash scripts/device/cjs_dagger.sh
+#   K=/root/keep OUT=... PHASE=1|2 bash scripts/device/cjs_dagger.sh
 source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment
 if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H data
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl || exit 1
@@ -19,18 +19,19 @@ if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H dat
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt"; nproc >> "$OUT/gpu.txt"
 export OMP_NUM_THREADS=1
-EXPERT=.devrun/pools11/nw_10000-10007.json  # the no-wait expert pool the shipped student was cloned on
-DAGGER=${DAGGER:-.devrun/pools11/dg_12000.json}
+EXPERT=.devrun/pools11c/nw_10000-10007.json  # the no-wait expert pool the shipped student was cloned on
+DAGGER=${DAGGER:-.devrun/pools11c/dg_12000-12008.json}
 fit() {  # NAME START POOLS EPOCHS
-  timeout "${FIT_S:-270}" python3 -m distill.cjs --role student --teacher agents/pretrained/cjs_gnn --init random \
+  timeout "${FIT_S:-500}" python3 -m distill.cjs --role student --teacher agents/pretrained/cjs_gnn --init random \
     --init-from "$2" --pool-file "$3" --bc-epochs "$4" --dagger-rounds 0 --eval-seeds 0 --out "$W/$1" \
     > "$OUT/$1.log" 2>&1
   echo "$1 rc $?"; grep -E "validation|pool:" "$OUT/$1.log" | tail -2
   tar czf "$OUT/$1.tgz" -C "$W" "$1"
 }
-fit agg agents/pretrained/student_cjs "$EXPERT,$DAGGER" 2 &
-fit dg agents/pretrained/student_cjs "$DAGGER" 2
-wait
-fit agg8 .devrun/old_student "$EXPERT,$DAGGER" 2 &
-fit agg4 agents/pretrained/student_cjs "$EXPERT,$DAGGER" 4
+case "${PHASE:-1}" in  # two candidates per call, side by side
+1) fit agg agents/pretrained/student_cjs "$EXPERT,$DAGGER" 2 &
+   fit dg agents/pretrained/student_cjs "$DAGGER" 2 ;;
+2) fit agg8 .devrun/old_student "$EXPERT,$DAGGER" 2 &
+   fit agg4 agents/pretrained/student_cjs "$EXPERT,$DAGGER" 4 ;;
+esac
 wait
