@@ -132,32 +132,36 @@ class Lookahead:
         return np.asarray([env.sim.visible().index(job) * env.S + stage, limit - 1])
 
 
-def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig(), policy: str = "") -> dict:
+def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig(), policy: str = "",
+           actions: list | None = None) -> dict:
     """Schedule one workload through ``CJSEnv`` and label every decision with the expert. Without
     ``policy`` the expert acts (an expert pool: ``actions`` only); with ``policy`` (a CJS checkpoint
     folder: teacher, student or GNN, greedy, on the CPU) that scheduler acts and the expert labels the
-    states it reaches (a DAgger pool: ``actions`` taken and the expert's ``labels``). An episode past
+    states it reaches (a DAgger pool: ``actions`` taken and the expert's ``labels``); with ``actions``
+    (a recorded DAgger pool's) those are replayed and labelled again (``policy`` then only names them). An episode past
     :data:`agents.cjs_gnn.DECISIONS_PER_JOB_CAP` decisions per job is cut (``truncated``)."""
     from envs.cjs import CJSConfig, CJSEnv
 
     from .cjs_gnn import DECISIONS_PER_JOB_CAP, jct_so_far
 
-    expert, actor = Lookahead(config), _policy(policy) if policy else None
+    expert = Lookahead(config)
+    actor = _Replay(actions) if actions is not None else _policy(policy) if policy else None
+    cap = len(actions) if actions is not None else DECISIONS_PER_JOB_CAP * jobs
     env = CJSEnv(CJSConfig(num_jobs=jobs))
     obs, info = env.reset(seed=seed)
-    actions, labels, t0, done, cap = [], [], time.perf_counter(), False, DECISIONS_PER_JOB_CAP * jobs
-    while not done and len(actions) < cap:
+    taken, labels, t0, done = [], [], time.perf_counter(), False
+    while not done and len(taken) < cap:
         label = expert.act_env(env)  # leaves the simulator as it found it
         a = label if actor is None else actor.act(obs, info)
-        actions.append([int(a[0]), int(a[1])])
+        taken.append([int(a[0]), int(a[1])])
         labels.append([int(label[0]), int(label[1])])
         obs, _, done, _, info = env.step(a)
         if info.get("invalid_action"):
             raise RuntimeError(f"seed {seed}: the {'expert' if actor is None else policy}'s action {a.tolist()} "
-                               f"was invalid at decision {len(actions)}")
-    out = {"seed": int(seed), "jobs": int(jobs), "decisions": len(actions), "seconds": time.perf_counter() - t0,
+                               f"was invalid at decision {len(taken)}")
+    out = {"seed": int(seed), "jobs": int(jobs), "decisions": len(taken), "seconds": time.perf_counter() - t0,
            "mean_jct_s": float(info["mean_jct_s"]) if done else float(jct_so_far(env.sim).mean()),
-           "actions": actions}
+           "actions": taken}
     if actor is not None:
         out.update(labels=labels, truncated=not done)
     return out
@@ -251,11 +255,20 @@ def main(argv=None) -> None:
     p.add_argument("--no-wait", action="store_true", help="compare wfair's candidate jobs only, never wait")
     p.add_argument("--policy", default="", help="a CJS checkpoint folder that schedules while the expert labels "
                    "the states it reaches (a DAgger pool); default: the expert schedules")
+    p.add_argument("--relabel", default="", help="a recorded DAgger pool: replay its workloads' actions and label "
+                   "them with this expert (--seeds picks among them)")
     p.add_argument("--out", required=True, help="the pool's JSON file (rewritten as each workload finishes)")
     args = p.parse_args(argv)
     config = LookaheadConfig(horizon_s=args.horizon_s, options=args.options, terminal=args.terminal,
                              wait=not args.no_wait)
     jobs = [(s, args.jobs, config, args.policy) for s in _seeds(args.seeds)]
+    if args.relabel:
+        recorded = {w["seed"]: w for w in load_pool(args.relabel)["workloads"] if "labels" in w}
+        missing = [s for s, *_ in jobs if s not in recorded]
+        if missing:
+            raise SystemExit(f"--relabel {args.relabel}: no DAgger workload for seed(s) {missing}")
+        args.policy = load_pool(args.relabel).get("policy") or args.relabel
+        jobs = [(s, recorded[s]["jobs"], config, args.policy, recorded[s]["actions"]) for s, *_ in jobs]
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -179,6 +179,10 @@ def test_dagger_pool_records_the_policy_and_trains_on_the_labels(tmp_path, data_
         differ += a != label
         obs, _, _, _, info = e.step(np.asarray(a))
     assert differ > 0  # the labels are the expert's, not the GNN's
+    # relabelled by another expert (here: with its wait option): the same episode, that expert's labels
+    again = record(2, 5, LookaheadConfig(horizon_s=10.0), policy="gnn", actions=w["actions"])
+    assert again["actions"] == w["actions"] and again["mean_jct_s"] == pytest.approx(jct)
+    assert len(again["labels"]) == len(w["labels"]) and again["labels"] != w["labels"]
     path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [dict(w, labels=w["labels"][1:])]}))
     with pytest.raises(ValueError, match=r"workloads\[0\] has \d+ labels for \d+ actions"):
         load_pool(path)

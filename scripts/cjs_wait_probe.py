@@ -1,0 +1,74 @@
+"""Probe (session 11): does a learned CJS scheduler lose to wfair through its waits?
+
+The shipped student waits at 30–54% of the decisions where wfair (and the no-wait lookahead expert)
+would send a free executor to a job. This scores a checkpoint as it is and "work-conserving": the wait
+slot masked whenever some stage is schedulable (wait stays possible when nothing is).
+
+    MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs \
+        --seeds 2000,2001 --jobs 100 --mode both
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+
+class WorkConserving:
+    """A batch policy whose wait slot is masked when any stage is schedulable."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name + "+work-conserving"
+
+    def reset(self, seed=None):
+        self.inner.reset(seed)
+
+    def _mask(self, obs):
+        m = np.asarray(obs["stage_mask"])
+        if m[:-1].any() and m[-1]:
+            m = m.copy()
+            m[-1] = 0
+            obs = {**obs, "stage_mask": m}
+        return obs
+
+    def act(self, obs, info=None):
+        return self.inner.act(self._mask(obs), info)
+
+    def act_list(self, obs_list, infos=None):
+        return self.inner.act_list([self._mask(o) for o in obs_list], infos)
+
+
+def main() -> None:
+    from agents.cjs_gnn import GNNScheduler, _envs, lockstep
+    from agents.cjs_llm import for_inference, load_cjs
+
+    p = argparse.ArgumentParser()
+    p.add_argument("checkpoint")
+    p.add_argument("--seeds", default="2000,2001")
+    p.add_argument("--jobs", type=int, default=100)
+    p.add_argument("--mode", default="both", help="plain | conserving | both")
+    p.add_argument("--out", default="")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    model, _ = load_cjs(args.checkpoint, device="cpu")
+    base = GNNScheduler(model=for_inference(model), device="cpu", name="model")
+    out = {}
+    for mode in (["plain", "conserving"] if args.mode == "both" else [args.mode]):
+        pol = base if mode == "plain" else WorkConserving(base)
+        t0 = time.perf_counter()
+        trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
+        out[mode] = {"per_seed": [t["mean_jct_s"] for t in trajs], "mean": float(np.mean([t["mean_jct_s"] for t in trajs])),
+                     "decisions": [t["decisions"] for t in trajs], "seconds": time.perf_counter() - t0}
+        print(mode, json.dumps(out[mode]), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"checkpoint": args.checkpoint, "seeds": seeds, "jobs": args.jobs, **out}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
