@@ -21,9 +21,10 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt";
 export OMP_NUM_THREADS=1
 EXPERT=.devrun/pools11c/nw_10000-10007.json  # the no-wait expert pool the shipped student was cloned on
 DAGGER=${DAGGER:-.devrun/pools11c/dg_12000-12008.json}
-fit() {  # NAME START POOLS EPOCHS
+RELABEL=${RELABEL:-.devrun/pools11c/dw_12000-12008.json}  # the same states labelled by the expert with waits
+fit() {  # NAME START POOLS EPOCHS [KL_BETA]
   timeout "${FIT_S:-500}" python3 -m distill.cjs --role student --teacher agents/pretrained/cjs_gnn --init random \
-    --init-from "$2" --pool-file "$3" --bc-epochs "$4" --dagger-rounds 0 --eval-seeds 0 --out "$W/$1" \
+    --init-from "$2" --pool-file "$3" --bc-epochs "$4" --kl-beta "${5:-0.5}" --dagger-rounds 0 --eval-seeds 0 --out "$W/$1" \
     > "$OUT/$1.log" 2>&1
   echo "$1 rc $?"; grep -E "validation|pool:" "$OUT/$1.log" | tail -2
   tar czf "$OUT/$1.tgz" -C "$W" "$1"
@@ -33,5 +34,9 @@ case "${PHASE:-1}" in  # two candidates per call, side by side
    fit dg agents/pretrained/student_cjs "$DAGGER" 2 ;;
 2) fit agg8 .devrun/old_student "$EXPERT,$DAGGER" 2 &
    fit agg4 agents/pretrained/student_cjs "$EXPERT,$DAGGER" 4 ;;
+3) fit nokl agents/pretrained/student_cjs "$EXPERT" 2 0 &  # the expert's pool without the GNN's KL
+   fit nokl4 agents/pretrained/student_cjs "$EXPERT" 4 0 ;;
+4) fit dw agents/pretrained/student_cjs "$EXPERT,$RELABEL" 2 &  # the DAgger states, labels with waits
+   fit dwnokl agents/pretrained/student_cjs "$EXPERT,$RELABEL" 2 0 ;;
 esac
 wait
