@@ -19,7 +19,7 @@ if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H dat
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt"; nproc >> "$OUT/gpu.txt"
 export OMP_NUM_THREADS=1
-EXPERT=.devrun/pools11c/nw_10000-10007.json  # the no-wait expert pool the shipped student was cloned on
+EXPERT=${EXPERT:-.devrun/pools11c/nw_10000-10007.json}  # the no-wait expert pool the shipped student was cloned on
 DAGGER=${DAGGER:-.devrun/pools11c/dg_12000-12008.json}
 RELABEL=${RELABEL:-.devrun/pools11c/dw_12000-12008.json}  # the same states labelled by the expert with waits
 fit() {  # NAME START POOLS EPOCHS [KL_BETA]
