@@ -7,6 +7,8 @@
 #   PHASE=teacher  carry .devrun/smol2/part_ab and .devrun/s8 (teacher_cjs: adapter + config); GGUF joined
 #                  (md5 checked), then the teacher on seeds 1000-1009 (200 jobs): 2 processes of 5 seeds,
 #                  LoRA merged into bf16 weights (distill.cjs --merge-lora, the default), merged into one result
+#   PHASE=validation  (after setup; carry .devrun/smol2/part_ab) the shipped teacher on the validation seeds
+#                  3000-3009 as above (session 11)
 #   PHASE=random   the random-backbone teacher trained as session 7's (GNN pool, 6 x 50 jobs, 2 epochs,
 #                  GNN parts frozen), then held out as above
 #   PHASE=same    (a fresh machine, no GGUF) the session-7 CJS students (carried: .devrun/s7ckpt/student_*) and
@@ -37,6 +39,15 @@ teacher)
   nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
   rm -rf "$W/teacher_cjs" && cp -r .devrun/s8/teacher_cjs "$W/teacher_cjs"
   heldout_out teacher_cjs 560 ;;
+validation)  # session 11: the shipped teacher on the validation seeds 3000-3009 (the students' pick rule)
+  cp .devrun/smol2/part_ab "$K/parts/"
+  if [ ! -f "$GGUF" ]; then cat "$K"/parts/part_* > "$GGUF"; fi
+  md5sum "$GGUF" | tee "$OUT/md5.txt"
+  nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+  rm -rf "$W/teacher_val" && cp -r agents/pretrained/teacher_cjs "$W/teacher_val"
+  heldout teacher_val "${HELDOUT_S:-540}" 3000
+  cp "$W/teacher_val_eval/metrics.json" "$OUT/teacher_val.json" 2>/dev/null
+  cat "$W/teacher_val_e0/partial.json" "$W/teacher_val_e1/partial.json" > "$OUT/teacher_val_partial.txt" 2>/dev/null ;;
 random)
   t="--role teacher --pool gnn --bc-episodes 6 --bc-epochs 2 --dagger-rounds 0 --validate-start false --eval-seeds 0"
   timeout 170 python3 -m distill.cjs $t --anchor-lr 0 --backbone random:smollm2-135m --out "$W/teacher_random" \
