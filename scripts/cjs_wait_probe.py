@@ -1,8 +1,10 @@
-"""Probe (session 11): does a learned CJS scheduler lose to wfair through its waits?
+"""Probe (session 11): where does a learned CJS scheduler lose to wfair — its waits, its limits?
 
 The shipped student waits at 30–54% of the decisions where wfair (and the no-wait lookahead expert)
-would send a free executor to a job. This scores a checkpoint as it is and "work-conserving": the wait
-slot masked whenever some stage is schedulable (wait stays possible when nothing is).
+would send a free executor to a job. This scores a checkpoint as it is (``plain``), "work-conserving"
+(``conserving``: the wait slot masked whenever some stage is schedulable; wait stays possible when
+nothing is) and with wfair's limit (``share``: the scheduler picks the stage, the limit is wfair's
+share of that job, as :class:`agents.cjs.WeightedFair` sets it).
 
     MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs \
         --seeds 2000,2001 --jobs 100 --mode both
@@ -42,6 +44,36 @@ class WorkConserving:
         return self.inner.act_list([self._mask(o) for o in obs_list], infos)
 
 
+class ShareLimit:
+    """A batch policy whose chosen job gets wfair's share as its limit."""
+
+    def __init__(self, inner):
+        from agents.cjs import WeightedFair
+
+        self.inner, self.rule, self.name = inner, WeightedFair(), inner.name + "+share-limit"
+
+    def reset(self, seed=None):
+        self.inner.reset(seed)
+
+    def _limit(self, obs, a):
+        S = np.asarray(obs["node_features"]).shape[1]
+        jobs, E = np.asarray(obs["job_features"]), np.asarray(obs["limit_mask"]).shape[-1]
+        k = int(a[0]) // S
+        if k >= jobs.shape[0]:
+            return a  # wait
+        present = np.flatnonzero(jobs[:, 0] > 0)
+        executors = np.rint(jobs[present, 1] * E).astype(np.int64)
+        _, share = self.rule.ranking(jobs[present, 4], executors, executors * 0, np.ones(len(present), bool), E)
+        i = int(np.flatnonzero(present == k)[0])
+        return np.asarray([a[0], min(max(int(share[i]), executors[i] + 1), E) - 1])
+
+    def act(self, obs, info=None):
+        return self._limit(obs, self.inner.act(obs, info))
+
+    def act_list(self, obs_list, infos=None):
+        return [self._limit(o, a) for o, a in zip(obs_list, self.inner.act_list(obs_list, infos))]
+
+
 def main() -> None:
     from agents.cjs_gnn import GNNScheduler, _envs, lockstep
     from agents.cjs_llm import for_inference, load_cjs
@@ -50,7 +82,7 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--seeds", default="2000,2001")
     p.add_argument("--jobs", type=int, default=100)
-    p.add_argument("--mode", default="both", help="plain | conserving | both")
+    p.add_argument("--mode", default="both", help="plain | conserving | share | both (plain and conserving)")
     p.add_argument("--out", default="")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -59,7 +91,7 @@ def main() -> None:
     base = GNNScheduler(model=for_inference(model), device="cpu", name="model")
     out = {}
     for mode in (["plain", "conserving"] if args.mode == "both" else [args.mode]):
-        pol = base if mode == "plain" else WorkConserving(base)
+        pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base)}[mode]
         t0 = time.perf_counter()
         trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
         out[mode] = {"per_seed": [t["mean_jct_s"] for t in trajs], "mean": float(np.mean([t["mean_jct_s"] for t in trajs])),
