@@ -138,8 +138,8 @@ def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig(), po
     ``policy`` the expert acts (an expert pool: ``actions`` only); with ``policy`` (a CJS checkpoint
     folder: teacher, student or GNN, greedy, on the CPU) that scheduler acts and the expert labels the
     states it reaches (a DAgger pool: ``actions`` taken and the expert's ``labels``); with ``actions``
-    (a recorded DAgger pool's) those are replayed and labelled again (``policy`` then only names them). An episode past
-    :data:`agents.cjs_gnn.DECISIONS_PER_JOB_CAP` decisions per job is cut (``truncated``)."""
+    (a recorded DAgger pool's) those are replayed and labelled again (``policy`` then only names them).
+    An episode past :data:`agents.cjs_gnn.DECISIONS_PER_JOB_CAP` decisions per job is cut (``truncated``)."""
     from envs.cjs import CJSConfig, CJSEnv
 
     from .cjs_gnn import DECISIONS_PER_JOB_CAP, jct_so_far
@@ -263,11 +263,12 @@ def main(argv=None) -> None:
                              wait=not args.no_wait)
     jobs = [(s, args.jobs, config, args.policy) for s in _seeds(args.seeds)]
     if args.relabel:
-        recorded = {w["seed"]: w for w in load_pool(args.relabel)["workloads"] if "labels" in w}
+        source = load_pool(args.relabel)
+        recorded = {w["seed"]: w for w in source["workloads"] if "labels" in w}
         missing = [s for s, *_ in jobs if s not in recorded]
         if missing:
             raise SystemExit(f"--relabel {args.relabel}: no DAgger workload for seed(s) {missing}")
-        args.policy = load_pool(args.relabel).get("policy") or args.relabel
+        args.policy = source.get("policy") or args.relabel
         jobs = [(s, recorded[s]["jobs"], config, args.policy, recorded[s]["actions"]) for s, *_ in jobs]
     t0 = time.perf_counter()
     out = Path(args.out)

@@ -94,7 +94,8 @@ def main() -> None:
         pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base)}[mode]
         t0 = time.perf_counter()
         trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
-        out[mode] = {"per_seed": [t["mean_jct_s"] for t in trajs], "mean": float(np.mean([t["mean_jct_s"] for t in trajs])),
+        jct = [t["mean_jct_s"] for t in trajs]
+        out[mode] = {"per_seed": jct, "mean": float(np.mean(jct)),
                      "decisions": [t["decisions"] for t in trajs], "seconds": time.perf_counter() - t0}
         print(mode, json.dumps(out[mode]), flush=True)
     if args.out:
