@@ -65,7 +65,10 @@ class WeightedFair(BatchPolicy):
             key = work[candidates]
         return candidates[np.argsort(key, kind="stable")], share
 
-    def act(self, obs, info=None):
+    def observed(self, obs) -> tuple[np.ndarray, ...]:
+        """:meth:`ranking` on an observation: the slots of the jobs in the system (oldest first), the
+        schedulable-stage mask (all slots × stages), and over those jobs the ranking, their shares and
+        their executors."""
         J, S = _split(obs)
         mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S)
         jobs = np.asarray(obs["job_features"])
@@ -74,6 +77,12 @@ class WeightedFair(BatchPolicy):
         executors = np.rint(jobs[present, 1] * E).astype(np.int64)
         idle_local = np.rint(jobs[present, 5] * E).astype(np.int64)
         ranked, share = self.ranking(jobs[present, 4], executors, idle_local, mask[present].any(1), E)
+        return present, mask, ranked, share, executors
+
+    def act(self, obs, info=None):
+        J, S = _split(obs)
+        E = np.asarray(obs["limit_mask"]).shape[-1]
+        present, mask, ranked, share, executors = self.observed(obs)
         if len(ranked) == 0:
             return np.asarray([J * S, 0])
         i = ranked[0]

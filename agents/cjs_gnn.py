@@ -617,4 +617,3 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
-

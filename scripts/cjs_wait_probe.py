@@ -56,16 +56,12 @@ class ShareLimit:
         self.inner.reset(seed)
 
     def _limit(self, obs, a):
-        S = np.asarray(obs["node_features"]).shape[1]
-        jobs, E = np.asarray(obs["job_features"]), np.asarray(obs["limit_mask"]).shape[-1]
-        k = int(a[0]) // S
-        if k >= jobs.shape[0]:
+        S, E = np.asarray(obs["node_features"]).shape[1], np.asarray(obs["limit_mask"]).shape[-1]
+        present, _, _, share, executors = self.rule.observed(obs)
+        i = np.flatnonzero(present == int(a[0]) // S)
+        if len(i) == 0:
             return a  # wait
-        present = np.flatnonzero(jobs[:, 0] > 0)
-        executors = np.rint(jobs[present, 1] * E).astype(np.int64)
-        _, share = self.rule.ranking(jobs[present, 4], executors, executors * 0, np.ones(len(present), bool), E)
-        i = int(np.flatnonzero(present == k)[0])
-        return np.asarray([a[0], min(max(int(share[i]), executors[i] + 1), E) - 1])
+        return np.asarray([a[0], min(max(int(share[i[0]]), executors[i[0]] + 1), E) - 1])
 
     def act(self, obs, info=None):
         return self._limit(obs, self.inner.act(obs, info))

@@ -55,7 +55,6 @@ class WFairPrior(nn.Module):
         return logits + bonus, limits + lbonus
 
 
-
 def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
