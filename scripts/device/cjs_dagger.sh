@@ -12,11 +12,8 @@
 # as the shipped student saw it, and the DAgger pool) and .devrun/old_student (the session-8 student).
 #
 #   K=/root/keep OUT=... PHASE=1|2 bash scripts/device/cjs_dagger.sh
-source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment
-if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H data
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl || exit 1
-  tar xzf .devrun/s7.tgz -C "$K" data/cjs || exit 1
-fi
+source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment, fresh_machine
+fresh_machine || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt"; nproc >> "$OUT/gpu.txt"
 export OMP_NUM_THREADS=1
 EXPERT=${EXPERT:-.devrun/pools11c/nw_10000-10007.json}  # the no-wait expert pool the shipped student was cloned on

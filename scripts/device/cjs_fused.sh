@@ -12,12 +12,9 @@
 #   PHASE=eval      the shipped student on the held-out seeds with its fused backbone (needs ~5 min)
 #
 #   K=/root/keep OUT=... PHASE=check bash scripts/device/cjs_fused.sh
-source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment
+source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment, fresh_machine
 B=scripts/device/cjs_decision_bench.py
-if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H data
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl || exit 1
-  tar xzf .devrun/s7.tgz -C "$K" data/cjs || exit 1
-fi
+fresh_machine || exit 1
 case "${PHASE:?}" in
 check)
   nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"

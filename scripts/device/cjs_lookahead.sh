@@ -11,11 +11,8 @@
 # on the project CPU instead; GPU time is for the models.
 #
 #   K=/root/keep OUT=... PHASE=pool bash scripts/device/cjs_lookahead.sh
-source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment
-if [ ! -d "$K/data/cjs" ]; then  # a fresh machine: the wheels and the TPC-H data
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl || exit 1
-  tar xzf .devrun/s7.tgz -C "$K" data/cjs || exit 1
-fi
+source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment, fresh_machine
+fresh_machine || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt"; nproc >> "$OUT/gpu.txt"
 case "${PHASE:?}" in
 pool)
