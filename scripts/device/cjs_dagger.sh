@@ -6,8 +6,11 @@
 #   python -m agents.cjs_lookahead --seeds 12000-12019 --jobs 50 --no-wait --procs 2 \
 #       --policy agents/pretrained/student_cjs --out .devrun/pools11/dg_12000.json
 #
+# (session 11 used its first 9 workloads, 12000-12008, copied to dg_12000-12008.json; the same states
+# relabelled with the wait option: --seeds 12000-12008 --relabel that file --out dw_12000-12008.json);
 # then this call refits candidates side by side (two at a time: the call sees 2 cores) and returns each
-# as a tar of its checkpoint folder; they are picked on validation seeds 3000-3009 on the project CPU.
+# as a tar of its checkpoint folder, with its validation on seeds 2000-2001 in its log. One better than
+# the shipped student there would go to the rule on seeds 3000-3009 (none was; docs/RESULTS.md).
 # Carry .whl, .devrun/s7.tgz (TPC-H data), .devrun/pools11c (the no-wait expert pool of 10000-10007,
 # as the shipped student saw it, and the DAgger pool) and .devrun/old_student (the session-8 student).
 #
