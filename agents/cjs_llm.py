@@ -44,7 +44,7 @@ from torch import nn
 
 from .checkpoint import read_checkpoint, write_checkpoint
 from .cjs_gnn import DAGEncoder, _mlp
-from .student import HybridShape
+from .student import HybridShape, OneShotFusion
 
 PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
 PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
@@ -183,7 +183,7 @@ class CJSTeacher(nn.Module):
         return trained_tensors(self)
 
 
-class CJSStudent(nn.Module):
+class CJSStudent(OneShotFusion, nn.Module):
     def __init__(self, cfg: CJSStudentConfig):
         super().__init__()
         from .student import HybridBackbone
@@ -191,27 +191,10 @@ class CJSStudent(nn.Module):
         self.cfg = cfg
         self.backbone = HybridBackbone(cfg.backbone())
         self.task = CJSTokensHeads(cfg, cfg.d_model)
-        self._fused = None  # agents.student_kernels.FusedSequence, after fuse()
-
-    def fuse(self, on: bool = True, **blocks) -> "CJSStudent":
-        """Run the backbone through :class:`agents.student_kernels.FusedSequence` (three Triton kernels per
-        layer; CUDA, or ``TRITON_INTERPRET=1``), or again through PyTorch (``on=False``). Inference only:
-        call it after moving the model and after training (it keeps a concatenated copy of the attention
-        layers' q/k/v weights). ``blocks``: the kernels' tile sizes (``FusedSequence``'s arguments)."""
-        from .student_kernels import FusedSequence
-
-        self._fused = FusedSequence(self.backbone, **blocks) if on else None
-        return self
-
-    @property
-    def fused(self) -> bool:
-        """Whether inference runs the backbone in the fused kernels (:meth:`fuse`)."""
-        return self._fused is not None
 
     def forward(self, obs: dict[str, torch.Tensor]):
         x, h, y, n = self.task.tokens(obs)
-        out = self._fused(x) if self._fused is not None and not torch.is_grad_enabled() else self.backbone(x)
-        return self.task.heads(out, h, y, n, obs)
+        return self.task.heads(self.run_backbone(x), h, y, n, obs)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters()}

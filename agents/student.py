@@ -283,6 +283,32 @@ class HybridBackbone(nn.Module):
         return self.final_norm(x)
 
 
+class OneShotFusion:
+    """For students whose decision is one forward over a short sequence (VP's 30 tokens, a CJS decision's
+    ≤ 65): :meth:`fuse` runs the backbone through :class:`agents.student_kernels.FusedSequence` (three
+    Triton kernels per layer; CUDA, or ``TRITON_INTERPRET=1``) at inference, and :meth:`run_backbone` is
+    the forward's call of the backbone. Training (grad enabled) always runs the PyTorch backbone."""
+
+    _fused = None  # a FusedSequence after fuse()
+
+    def fuse(self, on: bool = True, **blocks):
+        """Fused inference on (``on=False``: the PyTorch backbone again). Call it after moving the model
+        and after training: it keeps a concatenated copy of the attention layers' q/k/v weights.
+        ``blocks``: the kernels' tile sizes (``FusedSequence``'s arguments)."""
+        from .student_kernels import FusedSequence
+
+        self._fused = FusedSequence(self.backbone, **blocks) if on else None
+        return self
+
+    @property
+    def fused(self) -> bool:
+        """Whether inference runs the backbone in the fused kernels (:meth:`fuse`)."""
+        return self._fused is not None
+
+    def run_backbone(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fused(x) if self._fused is not None and not torch.is_grad_enabled() else self.backbone(x)
+
+
 class ABRStudent(nn.Module):
     """ABR student: one token per decision = LN(return + state + previous action + timestep embeddings)."""
 

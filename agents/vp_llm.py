@@ -9,7 +9,8 @@ each future sample's offset from the last history sample (degrees / ``scale_deg`
 
 * :class:`VPTeacher` — the LLM backbone (SmolLM2-135M by default, frozen, LoRA rank 32 as NetLLM uses
   for VP) fed with ``inputs_embeds``.
-* :class:`VPStudent` — the hybrid Mamba backbone of :mod:`agents.student`.
+* :class:`VPStudent` — the hybrid Mamba backbone of :mod:`agents.student`; at inference on CUDA it can
+  run that backbone in fused Triton kernels (:meth:`VPStudent.fuse`, as the CJS student).
 * :class:`VPModelPolicy` — either one as a :class:`Policy` for ``mamba4net/VP-v0`` / ``evaluate_vp``.
 """
 
@@ -26,7 +27,7 @@ from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
 
 from .base import BatchPolicy
 from .checkpoint import read_checkpoint, write_checkpoint
-from .student import HybridShape
+from .student import HybridShape, OneShotFusion
 
 PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_vp"
 PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_vp"
@@ -91,7 +92,7 @@ class VPTeacher(nn.Module):
         return trained_tensors(self)
 
 
-class VPStudent(nn.Module):
+class VPStudent(OneShotFusion, nn.Module):
     def __init__(self, cfg: VPStudentConfig):
         super().__init__()
         from .student import HybridBackbone
@@ -102,7 +103,7 @@ class VPStudent(nn.Module):
         self.head = nn.Linear(cfg.d_model, 3)
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
-        h = self.backbone(self.tokens(hist))[:, self.cfg.history:]
+        h = self.run_backbone(self.tokens(hist))[:, self.cfg.history:]
         return self.head(h) * self.cfg.scale_deg
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -154,10 +155,16 @@ def load_vp(folder: str | Path, device: str = "cpu", backbone: nn.Module | None 
 
 
 class VPModelPolicy(BatchPolicy):
-    """A VP teacher or student as a :class:`Policy` (observation = time + angles of the history)."""
+    """A VP teacher or student as a :class:`Policy` (observation = time + angles of the history).
+    ``fused``: a student's backbone in fused Triton kernels (:meth:`VPStudent.fuse`; default: on a CUDA
+    device with triton installed)."""
 
-    def __init__(self, model: nn.Module, name: str, device: str = "cpu"):
+    def __init__(self, model: nn.Module, name: str, device: str = "cpu", fused: bool | None = None):
         self.model, self.name, self.device = model, name, device
+        if isinstance(model, VPStudent):
+            from .student_kernels import available
+
+            model.fuse(available(device) and torch.device(device).type == "cuda" if fused is None else bool(fused))
 
     def act_batch(self, obs, info=None):
         return predict_degrees(self.model, np.asarray(obs, dtype=np.float64)[..., 1:], device=self.device).astype(np.float32)

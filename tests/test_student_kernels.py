@@ -137,6 +137,25 @@ for r, o, p in zip(ref, out, back):
     assert torch.equal(r, p)
 assert not for_inference(model).fused  # on the CPU the student stays in PyTorch
 print("cjs student same logits")
+
+# the VP student: a prediction (10 history tokens + 20 queries, one forward) fused equals PyTorch
+import numpy as np
+from agents.vp_llm import VPModelPolicy, VPStudent, VPStudentConfig
+
+vp = VPStudent(VPStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2)).eval()
+hist = torch.cumsum(torch.randn(5, 10, 3) * 4, 1)
+with torch.no_grad():
+    ref = vp(hist)
+    out = vp.fuse()(hist)
+    back = vp.fuse(False)(hist)
+assert torch.allclose(ref, out, atol=1e-3, rtol=1e-5), float((ref - out).abs().max())  # degrees
+assert torch.equal(ref, back)
+assert not VPModelPolicy(vp, "student").model.fused  # on the CPU the policy keeps PyTorch
+obs = np.concatenate([np.zeros((5, 10, 1)), hist.numpy()], -1)
+a = VPModelPolicy(vp, "student", fused=False).act_batch(obs)
+b = VPModelPolicy(vp, "student", fused=True).act_batch(obs)
+assert np.allclose(a, b, atol=1e-3), np.abs(a - b).max()
+print("vp student same predictions", float((ref - out).abs().max()))
 try:
     FusedSequence(HybridBackbone(StudentConfig(layers="m", d_model=48, headdim=16, d_state=16, attn_heads=2)))
 except ValueError as err:
@@ -149,3 +168,4 @@ else:
 def test_fused_sequence_equals_torch_forward():
     out = _interpreted(SEQUENCE)
     assert "cjs student same logits" in out
+    assert "vp student same predictions" in out

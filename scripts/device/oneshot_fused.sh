@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Session-12 GPU job (behind docs/RESULTS.md): the students' one-shot forwards with the backbone in fused
+# Triton kernels (agents.student_kernels.FusedSequence) — VP's prediction (VPStudent.fuse, new) and where a
+# CJS decision's time goes. No GGUF and no data: the timed teachers have SmolLM2-135M's shape and random
+# weights, as in evaluation.bench. Carry .whl (gymnasium, cloudpickle, farama-notifications).
+#
+#   PHASE=vp     python -m evaluation.bench --tasks vp: student plain / compiled / fused / fused + compiled,
+#                teacher plain / compiled, batches 1, 16, 256
+#   PHASE=parts  scripts/device/cjs_parts_bench.py: the CJS student's parts timed apart, and a kernel table
+#   PHASE=cjs    python -m evaluation.bench --tasks cjs (student, teacher, GNN; every path)
+#
+#   K=/root/keep OUT=... PHASE=vp,parts bash scripts/device/oneshot_fused.sh
+set -u
+K=${K:-/root/keep}
+mkdir -p "$K" "$OUT"
+[ -d "$K/site/gymnasium" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$K/site" .whl/*.whl || exit 1
+export PYTHONPATH=$K/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+git log -1 --format=%H 2>/dev/null | tee "$OUT/commit.txt"
+for phase in ${PHASE//,/ }; do
+  case "$phase" in
+  vp) timeout "${VP_S:-420}" python3 -m evaluation.bench --device cuda --tasks vp --teachers smollm2-135m \
+        --out "$OUT/vp" > "$OUT/vp.log" 2>&1; echo "vp rc $?"; grep -E "^vp (student|teacher)|ratios" "$OUT/vp.log" ;;
+  parts) timeout "${PARTS_S:-240}" python3 scripts/device/cjs_parts_bench.py "$OUT/parts" 1,16,256 "${MODES:-both}" \
+        > "$OUT/parts.log" 2>&1; echo "parts rc $?"; head -40 "$OUT/parts.log" ;;
+  cjs) timeout "${CJS_S:-540}" python3 -m evaluation.bench --device cuda --tasks cjs --teachers smollm2-135m \
+        --out "$OUT/cjs" > "$OUT/cjs.log" 2>&1; echo "cjs rc $?"; grep -E "^cjs |ratios" "$OUT/cjs.log" ;;
+  *) echo "unknown phase $phase"; exit 2 ;;
+  esac
+done
