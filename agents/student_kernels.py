@@ -314,12 +314,12 @@ if triton is not None:
     @triton.jit
     def _conv_seq(p_ptr, cw_ptr, cb_ptr, t, T, ch, col0, OC: tl.constexpr, K: tl.constexpr):
         """Causal depthwise conv + SiLU over the sequence at channels ``ch`` (input columns col0 + ch)."""
-        acc = tl.load(p_ptr + t[:, None] * OC + col0 + ch[None, :], mask=(t < T)[:, None], other=0.0) \
+        acc = tl.load(p_ptr + t[:, None] * OC + col0 + ch[None, :], mask=(t < T)[:, None], other=0.0).to(tl.float32) \
             * tl.load(cw_ptr + ch * K + (K - 1)).to(tl.float32)[None, :] + tl.load(cb_ptr + ch).to(tl.float32)[None, :]
         for j in tl.static_range(1, K):
             src = t - j
             v = tl.load(p_ptr + src[:, None] * OC + col0 + ch[None, :], mask=((src >= 0) & (src < T))[:, None],
-                        other=0.0)
+                        other=0.0).to(tl.float32)
             acc += v * tl.load(cw_ptr + ch * K + (K - 1 - j)).to(tl.float32)[None, :]
         return acc * tl.sigmoid(acc)
 
@@ -339,16 +339,18 @@ if triton is not None:
         xs = _conv_seq(base, cw_ptr, cb_ptr, t, T, h * P + p, DI, OC, K)  # (TB, P)
         bs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + g * N + n, DI, OC, K)  # (TB, N)
         cs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + G * N + g * N + n, DI, OC, K)
-        dt = tl.load(base + t * OC + 2 * DI + 2 * G * N + h, mask=valid, other=0.0) + tl.load(dtb_ptr + h)
+        dt = tl.load(base + t * OC + 2 * DI + 2 * G * N + h, mask=valid, other=0.0).to(tl.float32) \
+            + tl.load(dtb_ptr + h).to(tl.float32)
         dt = tl.where(dt > 20.0, dt, tl.log(1.0 + tl.exp(dt)))  # softplus (PyTorch's threshold 20)
         acs = tl.cumsum(dt * -tl.exp(tl.load(alog_ptr + h).to(tl.float32)), axis=0)  # (TB,) log-decay to t
         causal = t[:, None] >= t[None, :]
         L = tl.exp(tl.where(causal, acs[:, None] - acs[None, :], float("-inf")))
         scores = tl.dot(cs, tl.trans(bs), input_precision=PREC) * L  # (TB, TB)
         y = tl.dot(scores, xs * dt[:, None], input_precision=PREC) + tl.load(dd_ptr + h).to(tl.float32) * xs
-        z = tl.load(base + t[:, None] * OC + h * P + p[None, :], mask=valid[:, None], other=0.0)
+        z = tl.load(base + t[:, None] * OC + h * P + p[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
         y = y * (z * tl.sigmoid(z))
-        tl.store(y_ptr + (b * T + t[:, None]) * DI + h * P + p[None, :], y, mask=valid[:, None])
+        tl.store(y_ptr + (b * T + t[:, None]) * DI + h * P + p[None, :], y.to(y_ptr.dtype.element_ty),
+                 mask=valid[:, None])
 
     @triton.jit
     def _attn_seq(qkv_ptr, o_ptr, T, scale, D: tl.constexpr, HD: tl.constexpr, TB: tl.constexpr,
@@ -359,15 +361,20 @@ if triton is not None:
         e = tl.arange(0, HD)
         valid = t < T
         rows = (b * T + t[:, None]) * (3 * D) + h * HD + e[None, :]
-        q = tl.load(qkv_ptr + rows, mask=valid[:, None], other=0.0)
-        k = tl.load(qkv_ptr + rows + D, mask=valid[:, None], other=0.0)
-        v = tl.load(qkv_ptr + rows + 2 * D, mask=valid[:, None], other=0.0)
+        q = tl.load(qkv_ptr + rows, mask=valid[:, None], other=0.0).to(tl.float32)
+        k = tl.load(qkv_ptr + rows + D, mask=valid[:, None], other=0.0).to(tl.float32)
+        v = tl.load(qkv_ptr + rows + 2 * D, mask=valid[:, None], other=0.0).to(tl.float32)
         s = tl.dot(q, tl.trans(k), input_precision=PREC) * scale
         s = tl.where((t[:, None] >= t[None, :]) & valid[None, :], s, float("-inf"))
         pr = tl.exp(s - tl.max(s, axis=1)[:, None])
         pr = pr / tl.sum(pr, axis=1)[:, None]
-        tl.store(o_ptr + (b * T + t[:, None]) * D + h * HD + e[None, :], tl.dot(pr, v, input_precision=PREC),
-                 mask=valid[:, None])
+        o = tl.dot(pr, v, input_precision=PREC)
+        tl.store(o_ptr + (b * T + t[:, None]) * D + h * HD + e[None, :], o.to(o_ptr.dtype.element_ty), mask=valid[:, None])
+
+
+SMALL_TILE = (32, 64, 4)  # projections' (rows, outputs, warps) below LARGE_ROWS rows (session 9's tuning)
+LARGE_TILE = (32, 64, 4)  # from LARGE_ROWS rows (a CJS or VP batch of 256: 6,400–7,680 rows)
+LARGE_ROWS = 2048
 
 
 class FusedSequence:
@@ -377,20 +384,28 @@ class FusedSequence:
 
     ``FusedSequence(backbone)(x)`` with ``x`` (b, T, d) gives the final-normed hidden states, as the
     backbone's ``forward``; longer sequences fall back to that forward. Activations between kernels
-    are float32; the residual stream keeps ``x``'s dtype, as in the PyTorch forward. The attention
+    are float32 (or ``activations``); the residual stream keeps ``x``'s dtype, as in the PyTorch forward. The attention
     layers' q/k/v weights are concatenated once here: build it after training, not before.
     Exactness: equal to the PyTorch forward to float tolerance (tested with ``TRITON_INTERPRET=1``).
     Under ``torch.compile`` the call is left out of the compiled graph (the token embedding and the heads
     around it are compiled; the kernels run as written).
     """
 
-    def __init__(self, backbone, block_rows: int = 32, block_out: int = 64, block_k: int = 64):
+    def __init__(self, backbone, block_rows: int | None = None, block_out: int | None = None, block_k: int = 64,
+                 linear_warps: int | None = None, seq_warps: int | None = None,
+                 activations: torch.dtype | None = None):
+        """``block_rows`` × ``block_out``: the projections' tile, ``linear_warps`` their warps per program;
+        ``None`` picks by the call's rows (batch × tokens): :data:`SMALL_TILE` below :data:`LARGE_ROWS`,
+        :data:`LARGE_TILE` from there. ``seq_warps``: the Mamba and attention kernels' warps (``None``: 4,
+        8 from 128 tokens). ``activations``: the dtype of the buffers between kernels (``None``: float32)."""
         if triton is None:
             raise RuntimeError("the fused sequence forward needs triton (pip install triton; a CUDA GPU)")
         from .student import ONE_CHUNK_MAX, AttentionMixer, MambaMixer
 
         self.backbone = backbone
-        self.br, self.bo = block_rows, block_out
+        self.tile = (block_rows, block_out, linear_warps)
+        self.seq_warps = seq_warps
+        self.act_dtype = activations or torch.float32
         self.layers = []
         for norm, m in zip(backbone.norms, backbone.mixers):
             if isinstance(m, MambaMixer):
@@ -410,12 +425,17 @@ class FusedSequence:
         # bf16 weights: bf16 projections, TF32 for the float32 products inside the mixers
         self.prec = "ieee" if self.layers[0][3].dtype == torch.float32 else "tf32"
 
+    def _tile(self, rows: int) -> tuple[int, int, int]:
+        auto = SMALL_TILE if rows < LARGE_ROWS else LARGE_TILE
+        return tuple(v if v is not None else a for v, a in zip(self.tile, auto))
+
     def _lin(self, a, norm_w, eps, w, out, res: bool):
         R, KD = a.shape
         O = w.shape[0]
-        _linear[(triton.cdiv(R, self.br), triton.cdiv(O, self.bo))](
+        br, bo, warps = self._tile(R)
+        _linear[(triton.cdiv(R, br), triton.cdiv(O, bo))](
             a, norm_w if norm_w is not None else w, w, out, R, O, eps, KD=KD, NORM=norm_w is not None, RES=res,
-            BR=self.br, BO=self.bo, BK=min(self.bk, KD), PREC=self.prec, num_warps=4)
+            BR=br, BO=bo, BK=min(self.bk, KD), PREC=self.prec, num_warps=warps)
 
     @torch.compiler.disable  # under torch.compile the kernels run as they are, between compiled parts
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -423,13 +443,13 @@ class FusedSequence:
         if T > self.max_len:
             return self.backbone(x)
         TB = max(16, triton.next_power_of_2(T))
-        warps = 8 if TB >= 128 else 4
+        warps = self.seq_warps or (8 if TB >= 128 else 4)
         x = x.reshape(b * T, d).clone(memory_format=torch.contiguous_format)  # the residual stream, in place
-        buffers = {}  # float32 activations between kernels, one set per call shared by the layers
+        buffers = {}  # activations between kernels (float32 by default), one set per call shared by the layers
 
         def buf(name, width):
             if name not in buffers:
-                buffers[name] = torch.empty(b * T, width, device=x.device, dtype=torch.float32)
+                buffers[name] = torch.empty(b * T, width, device=x.device, dtype=self.act_dtype)
             return buffers[name]
 
         for kind, norm, m, w_in in self.layers:

@@ -7,6 +7,7 @@
 #   PHASE=vp     python -m evaluation.bench --tasks vp: student plain / compiled / fused / fused + compiled,
 #                teacher plain / compiled, batches 1, 16, 256
 #   PHASE=parts  scripts/device/cjs_parts_bench.py: the CJS student's parts timed apart, and a kernel table
+#   PHASE=tiles  scripts/device/fused_tiles.py: the fused backbone's launch settings and activation dtype
 #   PHASE=cjs    python -m evaluation.bench --tasks cjs (student, teacher, GNN; every path)
 #
 #   K=/root/keep OUT=... PHASE=vp,parts bash scripts/device/oneshot_fused.sh
@@ -24,6 +25,8 @@ for phase in ${PHASE//,/ }; do
         --out "$OUT/vp" > "$OUT/vp.log" 2>&1; echo "vp rc $?"; grep -E "^vp (student|teacher)|ratios" "$OUT/vp.log" ;;
   parts) timeout "${PARTS_S:-240}" python3 scripts/device/cjs_parts_bench.py "$OUT/parts" 1,16,256 "${MODES:-both}" \
         > "$OUT/parts.log" 2>&1; echo "parts rc $?"; head -40 "$OUT/parts.log" ;;
+  tiles) timeout "${TILES_S:-400}" python3 scripts/device/fused_tiles.py "$OUT/tiles.json" 1,16,256 \
+        > "$OUT/tiles.log" 2>&1; echo "tiles rc $?"; cat "$OUT/tiles.log" | tail -90 ;;
   cjs) timeout "${CJS_S:-540}" python3 -m evaluation.bench --device cuda --tasks cjs --teachers smollm2-135m \
         --out "$OUT/cjs" > "$OUT/cjs.log" 2>&1; echo "cjs rc $?"; grep -E "^cjs |ratios" "$OUT/cjs.log" ;;
   *) echo "unknown phase $phase"; exit 2 ;;
