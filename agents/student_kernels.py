@@ -275,7 +275,7 @@ class FusedStep:
 # * ``_linear`` (grid: row blocks × output blocks) — ``out = rmsnorm(a)·W^T`` (optional norm; optional
 #   ``out += ...`` for the residual stream). Mamba's in-projection (pre-norm folded in), the attention
 #   q/k/v projection (one concatenated weight) and both output projections.
-# * ``_ssd_seq`` (grid: batch × heads) — one Mamba head over the whole sequence: the causal conv over
+# * ``_ssd_seq`` (grid: batch × head blocks) — Mamba heads over the whole sequence: the causal conv over
 #   (x, B, C) with SiLU, ``dt`` (softplus), the SSD product as one chunk
 #   ``y = ((C Bᵀ) ∘ L) (dt·x) + D·x`` with ``L_ij = exp(Σ_{j<k≤i} dt_k A)`` (i ≥ j), gated by ``silu(z)``.
 # * ``_attn_seq`` (grid: batch × heads) — causal softmax attention over the sequence.
@@ -326,31 +326,35 @@ if triton is not None:
     @triton.jit
     def _ssd_seq(proj_ptr, cw_ptr, cb_ptr, dtb_ptr, alog_ptr, dd_ptr, y_ptr, T,
                  DI: tl.constexpr, H: tl.constexpr, P: tl.constexpr, N: tl.constexpr, G: tl.constexpr,
-                 K: tl.constexpr, TB: tl.constexpr, PREC: tl.constexpr):
+                 K: tl.constexpr, TB: tl.constexpr, HPB: tl.constexpr, PREC: tl.constexpr):
+        """``HPB`` heads of one group for one sequence: the group's B and C (their conv and ``C Bᵀ``) once,
+        then each head's x, decay and output."""
         b = tl.program_id(0)
-        h = tl.program_id(1)
-        g = h // (H // G)
+        h0 = tl.program_id(1) * HPB
+        g = h0 // (H // G)
         OC: tl.constexpr = 2 * DI + 2 * G * N + H  # in_proj width: z, x, B, C, dt
         base = proj_ptr + b * T * OC
         t = tl.arange(0, TB)
         valid = t < T
         p = tl.arange(0, P)
         n = tl.arange(0, N)
-        xs = _conv_seq(base, cw_ptr, cb_ptr, t, T, h * P + p, DI, OC, K)  # (TB, P)
         bs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + g * N + n, DI, OC, K)  # (TB, N)
         cs = _conv_seq(base, cw_ptr, cb_ptr, t, T, DI + G * N + g * N + n, DI, OC, K)
-        dt = tl.load(base + t * OC + 2 * DI + 2 * G * N + h, mask=valid, other=0.0).to(tl.float32) \
-            + tl.load(dtb_ptr + h).to(tl.float32)
-        dt = tl.where(dt > 20.0, dt, tl.log(1.0 + tl.exp(dt)))  # softplus (PyTorch's threshold 20)
-        acs = tl.cumsum(dt * -tl.exp(tl.load(alog_ptr + h).to(tl.float32)), axis=0)  # (TB,) log-decay to t
+        cbt = tl.dot(cs, tl.trans(bs), input_precision=PREC)  # (TB, TB), shared by the group's heads
         causal = t[:, None] >= t[None, :]
-        L = tl.exp(tl.where(causal, acs[:, None] - acs[None, :], float("-inf")))
-        scores = tl.dot(cs, tl.trans(bs), input_precision=PREC) * L  # (TB, TB)
-        y = tl.dot(scores, xs * dt[:, None], input_precision=PREC) + tl.load(dd_ptr + h).to(tl.float32) * xs
-        z = tl.load(base + t[:, None] * OC + h * P + p[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
-        y = y * (z * tl.sigmoid(z))
-        tl.store(y_ptr + (b * T + t[:, None]) * DI + h * P + p[None, :], y.to(y_ptr.dtype.element_ty),
-                 mask=valid[:, None])
+        for i in tl.static_range(HPB):
+            h = h0 + i
+            xs = _conv_seq(base, cw_ptr, cb_ptr, t, T, h * P + p, DI, OC, K)  # (TB, P)
+            dt = tl.load(base + t * OC + 2 * DI + 2 * G * N + h, mask=valid, other=0.0).to(tl.float32) \
+                + tl.load(dtb_ptr + h).to(tl.float32)
+            dt = tl.where(dt > 20.0, dt, tl.log(1.0 + tl.exp(dt)))  # softplus (PyTorch's threshold 20)
+            acs = tl.cumsum(dt * -tl.exp(tl.load(alog_ptr + h).to(tl.float32)), axis=0)  # (TB,) log-decay to t
+            L = tl.exp(tl.where(causal, acs[:, None] - acs[None, :], float("-inf")))
+            y = tl.dot(cbt * L, xs * dt[:, None], input_precision=PREC) + tl.load(dd_ptr + h).to(tl.float32) * xs
+            z = tl.load(base + t[:, None] * OC + h * P + p[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
+            y = y * (z * tl.sigmoid(z))
+            tl.store(y_ptr + (b * T + t[:, None]) * DI + h * P + p[None, :], y.to(y_ptr.dtype.element_ty),
+                     mask=valid[:, None])
 
     @triton.jit
     def _attn_seq(qkv_ptr, o_ptr, T, scale, D: tl.constexpr, HD: tl.constexpr, TB: tl.constexpr,
@@ -392,12 +396,13 @@ class FusedSequence:
     """
 
     def __init__(self, backbone, block_rows: int | None = None, block_out: int | None = None, block_k: int = 64,
-                 linear_warps: int | None = None, seq_warps: int | None = None,
+                 linear_warps: int | None = None, seq_warps: int | None = None, heads_per_program: int = 1,
                  activations: torch.dtype | None = None):
         """``block_rows`` × ``block_out``: the projections' tile, ``linear_warps`` their warps per program;
         ``None`` picks by the call's rows (batch × tokens): :data:`SMALL_TILE` below :data:`LARGE_ROWS`,
         :data:`LARGE_TILE` from there. ``seq_warps``: the Mamba and attention kernels' warps (``None``: 4,
-        8 from 128 tokens). ``activations``: the dtype of the buffers between kernels (``None``: float32)."""
+        8 from 128 tokens); ``heads_per_program``: Mamba heads of one group per program of the SSD kernel (they
+        share the group's B, C and ``C Bᵀ``). ``activations``: the dtype of the buffers between kernels (``None``: float32)."""
         if triton is None:
             raise RuntimeError("the fused sequence forward needs triton (pip install triton; a CUDA GPU)")
         from .student import ONE_CHUNK_MAX, AttentionMixer, MambaMixer
@@ -405,6 +410,7 @@ class FusedSequence:
         self.backbone = backbone
         self.tile = (block_rows, block_out, linear_warps)
         self.seq_warps = seq_warps
+        self.heads_per_program = max(1, int(heads_per_program))
         self.act_dtype = activations or torch.float32
         self.layers = []
         for norm, m in zip(backbone.norms, backbone.mixers):
@@ -457,9 +463,10 @@ class FusedSequence:
             self._lin(x, norm.weight, norm.eps, w_in, proj, res=False)
             if kind == "m":
                 y = buf("y", m.di)
-                _ssd_seq[(b, m.H)](proj, m.conv_weight, m.conv_bias, m.dt_bias, m.A_log, m.D, y, T,
-                                   DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, TB=TB, PREC=self.prec,
-                                   num_warps=warps)
+                hpb = math.gcd(self.heads_per_program, m.H // m.G)  # a block never spans two groups
+                _ssd_seq[(b, m.H // hpb)](proj, m.conv_weight, m.conv_bias, m.dt_bias, m.A_log, m.D, y, T,
+                                          DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, TB=TB, HPB=hpb,
+                                          PREC=self.prec, num_warps=warps)
                 self._lin(y, m.norm.weight, m.norm.eps, m.out_proj.weight, x, res=True)
             else:
                 o = buf("o", d)

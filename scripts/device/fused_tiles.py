@@ -1,7 +1,8 @@
 """Launch settings of the fused one-shot backbone (``agents.student_kernels.FusedSequence``) on the GPU: one
 CJS decision (24 jobs) and one VP prediction of the default students (random weights, bf16, CUDA graphs,
 median of 48 calls, as ``evaluation.bench``) at each batch, for each setting — the projections' tile
-(rows × outputs) and warps, the Mamba/attention kernels' warps, and the activations' dtype between kernels.
+(rows × outputs) and warps, the Mamba/attention kernels' warps, the Mamba heads per program and the
+activations' dtype between kernels. Session 12 ran it twice (the first settings list is in git history).
 Every result is saved as it lands.
 
     python3 scripts/device/fused_tiles.py OUT.json [BATCHES, default 1,16,256] [cjs,vp]
@@ -23,20 +24,20 @@ batches = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,16,256").sp
 tasks = (sys.argv[3] if len(sys.argv) > 3 else "cjs,vp").split(",")
 dev, dt = torch.device("cuda"), torch.bfloat16
 bf16 = {"activations": torch.bfloat16}
+big = dict(block_rows=64, block_out=128, linear_warps=4)
 SETTINGS = {  # name -> FusedSequence arguments; "default" = what the class picks on its own
     "default": {},
-    "32x64w4": dict(block_rows=32, block_out=64, linear_warps=4),
-    "64x64w4": dict(block_rows=64, block_out=64, linear_warps=4),
-    "64x128w4": dict(block_rows=64, block_out=128, linear_warps=4),
-    "64x128w8": dict(block_rows=64, block_out=128, linear_warps=8),
-    "128x64w8": dict(block_rows=128, block_out=64, linear_warps=8),
-    "128x128w8": dict(block_rows=128, block_out=128, linear_warps=8),
-    "seq2": dict(seq_warps=2),
-    "seq8": dict(seq_warps=8),
     "bf16": bf16,
-    "64x128w8-bf16": dict(block_rows=64, block_out=128, linear_warps=8, **bf16),
-    "64x128w8-seq2-bf16": dict(block_rows=64, block_out=128, linear_warps=8, seq_warps=2, **bf16),
-    "32x64w4-seq2-bf16": dict(block_rows=32, block_out=64, linear_warps=4, seq_warps=2, **bf16),
+    "bf16-h2": dict(heads_per_program=2, **bf16),
+    "bf16-h4": dict(heads_per_program=4, **bf16),
+    "bf16-h8": dict(heads_per_program=8, **bf16),
+    "bf16-h8-seq8": dict(heads_per_program=8, seq_warps=8, **bf16),
+    "64x128w4-bf16": dict(**big, **bf16),
+    "64x128w4-bf16-h2": dict(heads_per_program=2, **big, **bf16),
+    "64x128w4-bf16-h4": dict(heads_per_program=4, **big, **bf16),
+    "64x128w4-bf16-h8": dict(heads_per_program=8, **big, **bf16),
+    "64x64w4-bf16-h4": dict(block_rows=64, block_out=64, linear_warps=4, heads_per_program=4, **bf16),
+    "128x128w4-bf16-h4": dict(block_rows=128, block_out=128, linear_warps=4, heads_per_program=4, **bf16),
 }
 res = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "runs": {}}
 t0 = time.perf_counter()
