@@ -376,8 +376,12 @@ if triton is not None:
         tl.store(o_ptr + (b * T + t[:, None]) * D + h * HD + e[None, :], o.to(o_ptr.dtype.element_ty), mask=valid[:, None])
 
 
-SMALL_TILE = (32, 64, 4)  # projections' (rows, outputs, warps) below LARGE_ROWS rows (session 9's tuning)
-LARGE_TILE = (32, 64, 4)  # from LARGE_ROWS rows (a CJS or VP batch of 256: 6,400–7,680 rows)
+# Launch settings by the call's rows (batch × tokens), tuned on one H200 (scripts/device/fused_tiles.py,
+# docs/RESULTS.md): (projection rows, outputs, warps, Mamba heads per SSD program). Below LARGE_ROWS (a
+# batch of 16 is 400–480 rows) small tiles and one head per program keep every SM busy; from there (a
+# batch of 256: 6,400–7,680 rows) larger tiles and 4 heads sharing their group's B, C and C·Bᵀ.
+SMALL_TILE = (32, 64, 4, 1)
+LARGE_TILE = (64, 128, 4, 4)
 LARGE_ROWS = 2048
 
 
@@ -388,7 +392,7 @@ class FusedSequence:
 
     ``FusedSequence(backbone)(x)`` with ``x`` (b, T, d) gives the final-normed hidden states, as the
     backbone's ``forward``; longer sequences fall back to that forward. Activations between kernels
-    are float32 (or ``activations``); the residual stream keeps ``x``'s dtype, as in the PyTorch forward. The attention
+    are in the weights' dtype (or ``activations``); the residual stream keeps ``x``'s dtype, as in the PyTorch forward. The attention
     layers' q/k/v weights are concatenated once here: build it after training, not before.
     Exactness: equal to the PyTorch forward to float tolerance (tested with ``TRITON_INTERPRET=1``).
     Under ``torch.compile`` the call is left out of the compiled graph (the token embedding and the heads
@@ -396,22 +400,22 @@ class FusedSequence:
     """
 
     def __init__(self, backbone, block_rows: int | None = None, block_out: int | None = None, block_k: int = 64,
-                 linear_warps: int | None = None, seq_warps: int | None = None, heads_per_program: int = 1,
-                 activations: torch.dtype | None = None):
+                 linear_warps: int | None = None, seq_warps: int | None = None,
+                 heads_per_program: int | None = None, activations: torch.dtype | None = None):
         """``block_rows`` × ``block_out``: the projections' tile, ``linear_warps`` their warps per program;
-        ``None`` picks by the call's rows (batch × tokens): :data:`SMALL_TILE` below :data:`LARGE_ROWS`,
-        :data:`LARGE_TILE` from there. ``seq_warps``: the Mamba and attention kernels' warps (``None``: 4,
-        8 from 128 tokens); ``heads_per_program``: Mamba heads of one group per program of the SSD kernel (they
-        share the group's B, C and ``C Bᵀ``). ``activations``: the dtype of the buffers between kernels (``None``: float32)."""
+        ``heads_per_program``: Mamba heads of one group per program of the SSD kernel (they share the
+        group's B, C and ``C Bᵀ``). ``None`` picks by the call's rows (batch × tokens): :data:`SMALL_TILE`
+        below :data:`LARGE_ROWS`, :data:`LARGE_TILE` from there. ``seq_warps``: the Mamba and attention
+        kernels' warps (``None``: 4, 8 from 128 tokens). ``activations``: the dtype of the buffers between
+        kernels (``None``: the weights' dtype — float32 for a float32 model, bf16 for a bf16 one)."""
         if triton is None:
             raise RuntimeError("the fused sequence forward needs triton (pip install triton; a CUDA GPU)")
         from .student import ONE_CHUNK_MAX, AttentionMixer, MambaMixer
 
         self.backbone = backbone
-        self.tile = (block_rows, block_out, linear_warps)
+        self.tile = (block_rows, block_out, linear_warps, heads_per_program)
         self.seq_warps = seq_warps
-        self.heads_per_program = max(1, int(heads_per_program))
-        self.act_dtype = activations or torch.float32
+        self.activations = activations
         self.layers = []
         for norm, m in zip(backbone.norms, backbone.mixers):
             if isinstance(m, MambaMixer):
@@ -431,14 +435,14 @@ class FusedSequence:
         # bf16 weights: bf16 projections, TF32 for the float32 products inside the mixers
         self.prec = "ieee" if self.layers[0][3].dtype == torch.float32 else "tf32"
 
-    def _tile(self, rows: int) -> tuple[int, int, int]:
+    def _tile(self, rows: int) -> tuple[int, int, int, int]:
         auto = SMALL_TILE if rows < LARGE_ROWS else LARGE_TILE
         return tuple(v if v is not None else a for v, a in zip(self.tile, auto))
 
     def _lin(self, a, norm_w, eps, w, out, res: bool):
         R, KD = a.shape
         O = w.shape[0]
-        br, bo, warps = self._tile(R)
+        br, bo, warps, _ = self._tile(R)
         _linear[(triton.cdiv(R, br), triton.cdiv(O, bo))](
             a, norm_w if norm_w is not None else w, w, out, R, O, eps, KD=KD, NORM=norm_w is not None, RES=res,
             BR=br, BO=bo, BK=min(self.bk, KD), PREC=self.prec, num_warps=warps)
@@ -451,11 +455,13 @@ class FusedSequence:
         TB = max(16, triton.next_power_of_2(T))
         warps = self.seq_warps or (8 if TB >= 128 else 4)
         x = x.reshape(b * T, d).clone(memory_format=torch.contiguous_format)  # the residual stream, in place
-        buffers = {}  # activations between kernels (float32 by default), one set per call shared by the layers
+        buffers = {}  # activations between kernels, one set per call shared by the layers
+        act = self.activations or self.layers[0][3].dtype
+        heads = max(1, self._tile(b * T)[3])
 
         def buf(name, width):
             if name not in buffers:
-                buffers[name] = torch.empty(b * T, width, device=x.device, dtype=self.act_dtype)
+                buffers[name] = torch.empty(b * T, width, device=x.device, dtype=act)
             return buffers[name]
 
         for kind, norm, m, w_in in self.layers:
@@ -463,7 +469,7 @@ class FusedSequence:
             self._lin(x, norm.weight, norm.eps, w_in, proj, res=False)
             if kind == "m":
                 y = buf("y", m.di)
-                hpb = math.gcd(self.heads_per_program, m.H // m.G)  # a block never spans two groups
+                hpb = math.gcd(heads, m.H // m.G)  # a block never spans two groups
                 _ssd_seq[(b, m.H // hpb)](proj, m.conv_weight, m.conv_bias, m.dt_bias, m.A_log, m.D, y, T,
                                           DI=m.di, H=m.H, P=m.P, N=m.N, G=m.G, K=m.K, TB=TB, HPB=hpb,
                                           PREC=self.prec, num_warps=warps)

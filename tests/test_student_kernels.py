@@ -119,6 +119,18 @@ with torch.no_grad():
     assert torch.equal(fused(x), bb(x))
 print("backbone max abs diff", worst)
 assert worst < 1e-5, worst
+# the large-batch launch (bigger projection tiles, two heads of a group per SSD program) computes the same;
+# bf16 buffers between the kernels round, and nothing more
+from agents.student_kernels import LARGE_ROWS, LARGE_TILE, SMALL_TILE
+
+assert fused._tile(LARGE_ROWS - 1) == SMALL_TILE and fused._tile(LARGE_ROWS) == LARGE_TILE
+x = torch.randn(3, 9, 32)
+with torch.no_grad():
+    ref = bb(x)
+    big = FusedSequence(bb, block_rows=64, block_out=128, heads_per_program=2)(x)
+    half = FusedSequence(bb, activations=torch.bfloat16)(x)
+assert float((big - ref).abs().max()) < 1e-5, float((big - ref).abs().max())
+assert 1e-5 < float((half - ref).abs().max()) < 0.05, float((half - ref).abs().max())
 
 # the CJS student: fused logits equal the PyTorch ones (padding after the decide token included)
 scfg = CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2, hidden=8, rounds=2)

@@ -4,6 +4,8 @@
 # CJS decision's time goes. No GGUF and no data: the timed teachers have SmolLM2-135M's shape and random
 # weights, as in evaluation.bench. Carry .whl (gymnasium, cloudpickle, farama-notifications).
 #
+#   PHASE=check  fused vs PyTorch on the GPU: check_fused_cjs.py, and check_fused_vp.py on the test windows
+#                (.devrun/vp_test.npz: carry .devrun)
 #   PHASE=vp     python -m evaluation.bench --tasks vp: student plain / compiled / fused / fused + compiled,
 #                teacher plain / compiled, batches 1, 16, 256
 #   PHASE=parts  scripts/device/cjs_parts_bench.py: the CJS student's parts timed apart, and a kernel table
@@ -21,6 +23,10 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 git log -1 --format=%H 2>/dev/null | tee "$OUT/commit.txt"
 for phase in ${PHASE//,/ }; do
   case "$phase" in
+  check) timeout 120 python3 scripts/device/check_fused_cjs.py "$OUT/check_fused_cjs.json" > "$OUT/check.log" 2>&1
+        echo "check cjs rc $?"; grep -c "stage_agreement" "$OUT/check.log"
+        timeout 120 python3 scripts/device/check_fused_vp.py .devrun/vp_test.npz "$OUT/check_fused_vp.json" >> "$OUT/check.log" 2>&1
+        echo "check vp rc $?"; cat "$OUT/check_fused_vp.json" ;;
   vp) timeout "${VP_S:-420}" python3 -m evaluation.bench --device cuda --tasks vp --teachers smollm2-135m \
         --out "$OUT/vp" > "$OUT/vp.log" 2>&1; echo "vp rc $?"; grep -E "^vp (student|teacher)|ratios" "$OUT/vp.log" ;;
   parts) timeout "${PARTS_S:-240}" python3 scripts/device/cjs_parts_bench.py "$OUT/parts" 1,16,256 "${MODES:-both}" \
