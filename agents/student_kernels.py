@@ -405,7 +405,7 @@ class FusedSequence:
         """``block_rows`` × ``block_out``: the projections' tile, ``linear_warps`` their warps per program;
         ``heads_per_program``: Mamba heads of one group per program of the SSD kernel (they share the
         group's B, C and ``C Bᵀ``). ``None`` picks by the call's rows (batch × tokens): :data:`SMALL_TILE`
-        below :data:`LARGE_ROWS`, :data:`LARGE_TILE` from there. ``seq_warps``: the Mamba and attention
+        below :data:`LARGE_ROWS`, :data:`LARGE_TILE` from there (half-precision weights only). ``seq_warps``: the Mamba and attention
         kernels' warps (``None``: 4, 8 from 128 tokens). ``activations``: the dtype of the buffers between
         kernels (``None``: the weights' dtype — float32 for a float32 model, bf16 for a bf16 one)."""
         if triton is None:
@@ -436,7 +436,9 @@ class FusedSequence:
         self.prec = "ieee" if self.layers[0][3].dtype == torch.float32 else "tf32"
 
     def _tile(self, rows: int) -> tuple[int, int, int, int]:
-        auto = SMALL_TILE if rows < LARGE_ROWS else LARGE_TILE
+        # float32 weights (IEEE products, no tensor cores) keep the small launch at every size: the large
+        # one stalled there on the GPU (a shipped float32 student at batch 256, session 12)
+        auto = SMALL_TILE if rows < LARGE_ROWS or self.prec == "ieee" else LARGE_TILE
         return tuple(v if v is not None else a for v, a in zip(self.tile, auto))
 
     def _lin(self, a, norm_w, eps, w, out, res: bool):

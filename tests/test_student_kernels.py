@@ -123,7 +123,10 @@ assert worst < 1e-5, worst
 # bf16 buffers between the kernels round, and nothing more
 from agents.student_kernels import LARGE_ROWS, LARGE_TILE, SMALL_TILE
 
+assert fused._tile(LARGE_ROWS) == SMALL_TILE  # float32 weights: the small launch at every size
+fused.prec = "tf32"  # as for bf16 weights
 assert fused._tile(LARGE_ROWS - 1) == SMALL_TILE and fused._tile(LARGE_ROWS) == LARGE_TILE
+fused.prec = "ieee"
 x = torch.randn(3, 9, 32)
 with torch.no_grad():
     ref = bb(x)

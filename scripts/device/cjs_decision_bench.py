@@ -42,8 +42,8 @@ def build(name):
         return DecimaGNN(GNNConfig()).to(dev, dt).eval()
     model = CJSStudent(CJSStudentConfig()).to(dev, dt).eval()
     if name.startswith("student-fused"):  # student-fused[-BRxBO]: the projections' row x output tile
-        br, bo = (int(v) for v in name.split("-")[2].split("x")) if name.count("-") == 2 else (32, 64)
-        model.fuse(block_rows=br, block_out=bo)
+        br, bo = (int(v) for v in name.split("-")[2].split("x")) if name.count("-") == 2 else (None, None)
+        model.fuse(block_rows=br, block_out=bo)  # None: FusedSequence's own pick by batch
     return model
 
 

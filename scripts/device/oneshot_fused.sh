@@ -10,6 +10,7 @@
 #                teacher plain / compiled, batches 1, 16, 256
 #   PHASE=parts  scripts/device/cjs_parts_bench.py: the CJS student's parts timed apart, and a kernel table
 #   PHASE=tiles  scripts/device/fused_tiles.py: the fused backbone's launch settings and activation dtype
+#   PHASE=cjsfast  cjs_decision_bench.py: the fused student plain and compiled, the teacher compiled
 #   PHASE=cjs    python -m evaluation.bench --tasks cjs (student, teacher, GNN; every path)
 #
 #   K=/root/keep OUT=... PHASE=vp,parts bash scripts/device/oneshot_fused.sh
@@ -23,9 +24,9 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 git log -1 --format=%H 2>/dev/null | tee "$OUT/commit.txt"
 for phase in ${PHASE//,/ }; do
   case "$phase" in
-  check) timeout 120 python3 scripts/device/check_fused_cjs.py "$OUT/check_fused_cjs.json" > "$OUT/check.log" 2>&1
+  check) timeout "${CHECK_S:-120}" python3 scripts/device/check_fused_cjs.py "$OUT/check_fused_cjs.json" > "$OUT/check.log" 2>&1
         echo "check cjs rc $?"; grep -c "stage_agreement" "$OUT/check.log"
-        timeout 120 python3 scripts/device/check_fused_vp.py .devrun/vp_test.npz "$OUT/check_fused_vp.json" >> "$OUT/check.log" 2>&1
+        timeout "${CHECK_S:-120}" python3 scripts/device/check_fused_vp.py .devrun/vp_test.npz "$OUT/check_fused_vp.json" >> "$OUT/check.log" 2>&1
         echo "check vp rc $?"; cat "$OUT/check_fused_vp.json" ;;
   vp) timeout "${VP_S:-420}" python3 -m evaluation.bench --device cuda --tasks vp --teachers smollm2-135m \
         --out "$OUT/vp" > "$OUT/vp.log" 2>&1; echo "vp rc $?"; grep -E "^vp (student|teacher)|ratios" "$OUT/vp.log" ;;
@@ -33,6 +34,9 @@ for phase in ${PHASE//,/ }; do
         > "$OUT/parts.log" 2>&1; echo "parts rc $?"; head -40 "$OUT/parts.log" ;;
   tiles) timeout "${TILES_S:-400}" python3 scripts/device/fused_tiles.py "$OUT/tiles.json" 1,16,256 \
         > "$OUT/tiles.log" 2>&1; echo "tiles rc $?"; cat "$OUT/tiles.log" | tail -90 ;;
+  cjsfast) B=scripts/device/cjs_decision_bench.py  # the fused student and the teacher only (fewer compiles)
+        timeout 60 python3 $B "$OUT/cjs_timings.json" plain student-fused; echo "plain rc $?"
+        timeout "${CJS_S:-420}" python3 $B "$OUT/cjs_timings.json" compiled student-fused,teacher; echo "compiled rc $?" ;;
   cjs) timeout "${CJS_S:-540}" python3 -m evaluation.bench --device cuda --tasks cjs --teachers smollm2-135m \
         --out "$OUT/cjs" > "$OUT/cjs.log" 2>&1; echo "cjs rc $?"; grep -E "^cjs |ratios" "$OUT/cjs.log" ;;
   *) echo "unknown phase $phase"; exit 2 ;;
