@@ -3,7 +3,7 @@ real GPU (the CPU test runs Triton's serial interpreter): the shipped CJS studen
 the stage/wait and limit logits, and agreement of the chosen stage) and a random student in bfloat16
 (agreement), at 8, 24 and 64 jobs in the system and batch 1/16/256.
 
-    python3 scripts/device/check_fused_cjs.py OUT_JSON
+    python3 scripts/device/check_fused_cjs.py OUT_JSON [fp32|bf16, default both]
 """
 import json
 import sys
@@ -17,10 +17,14 @@ from traces.atomic import write_text_atomic
 
 dev = "cuda"
 report = {"device": torch.cuda.get_device_name(), "runs": []}
-shipped, _ = load_cjs(PRETRAINED_CJS_STUDENT, device=dev)
+which = sys.argv[2] if len(sys.argv) > 2 else "fp32,bf16"
 torch.manual_seed(0)
-for label, model, dtype in (("shipped fp32", shipped, torch.float32),
-                            ("random bf16", CJSStudent(CJSStudentConfig()).to(dev, torch.bfloat16).eval(), torch.bfloat16)):
+models = []
+if "fp32" in which:
+    models.append(("shipped fp32", load_cjs(PRETRAINED_CJS_STUDENT, device=dev)[0], torch.float32))
+if "bf16" in which:
+    models.append(("random bf16", CJSStudent(CJSStudentConfig()).to(dev, torch.bfloat16).eval(), torch.bfloat16))
+for label, model, dtype in models:
     for jobs in (8, 24, 64):
         for B in (1, 16, 256):
             obs = cjs_inputs(B, jobs, dev, dtype, seed=jobs * 1000 + B)
