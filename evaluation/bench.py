@@ -1,4 +1,4 @@
-"""Throughput, latency and storage of the teacher vs the Mamba student (ABR; VP), on one device and dtype.
+"""Throughput, latency and storage of the teacher vs the Mamba student (ABR; VP; CJS), on one device and dtype.
 
     python -m evaluation.bench [--device cuda|cpu] [--tasks abr,vp] [--batch-sizes 1,16,256]
         [--horizons 48,2000] [--teachers smollm2-135m,llama2-7b] [--student-paths ...]
@@ -29,9 +29,9 @@ at the benchmark dtype (what must be loaded), and for the student the shipped ch
 when one exists. ``--tasks vp`` adds one viewport prediction (a 30-token forward) for the VP student
 and the VP teacher (plain and compiled). ``--tasks cjs`` adds one scheduling decision (the whole
 forward for ``--cjs-jobs`` jobs in the system: DAG encoder, jobs + 1 tokens, pointer heads) for the
-CJS student (with ``fused`` in ``--student-paths`` and triton on the device, also with its backbone in
-fused Triton kernels: ``-fused`` runs), the CJS teacher and the Decima GNN. Output: ``OUT/bench.json``
-and three plots.
+CJS student, the CJS teacher and the Decima GNN. With ``fused`` in ``--student-paths`` and triton on
+the device, the VP and CJS students are also timed with their backbone in fused Triton kernels
+(``-fused`` runs). Output: ``OUT/bench.json`` and three plots.
 """
 
 from __future__ import annotations
