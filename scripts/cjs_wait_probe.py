@@ -4,7 +4,9 @@ The shipped student waits at 30–54% of the decisions where wfair (and the no-w
 would send a free executor to a job. This scores a checkpoint as it is (``plain``), "work-conserving"
 (``conserving``: the wait slot masked whenever some stage is schedulable; wait stays possible when
 nothing is) and with wfair's limit (``share``: the scheduler picks the stage, the limit is wfair's
-share of that job, as :class:`agents.cjs.WeightedFair` sets it).
+share of that job, as :class:`agents.cjs.WeightedFair` sets it). Session 12 added ``job``: the scheduler
+decides only *when* to act — wherever it sends an executor, wfair's choice (job, stage, limit) is sent
+instead; its waits stay its own.
 
     MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs \
         --seeds 2000,2001 --jobs 100 --mode both
@@ -70,6 +72,31 @@ class ShareLimit:
         return [self._limit(o, a) for o, a in zip(obs_list, self.inner.act_list(obs_list, infos))]
 
 
+class WfairWhenActing:
+    """A batch policy that keeps its waits and, where it acts, takes wfair's action instead."""
+
+    def __init__(self, inner):
+        from agents.cjs import WeightedFair
+
+        self.inner, self.rule, self.name = inner, WeightedFair(), inner.name + "+wfair-job"
+
+    def reset(self, seed=None):
+        self.inner.reset(seed)
+
+    def _swap(self, obs, a):
+        J, S = np.asarray(obs["node_features"]).shape[:2]
+        if int(a[0]) == J * S:  # its own wait
+            return a
+        w = self.rule.act(obs)
+        return a if int(w[0]) == J * S else w  # wfair would wait: the scheduler's action
+
+    def act(self, obs, info=None):
+        return self._swap(obs, self.inner.act(obs, info))
+
+    def act_list(self, obs_list, infos=None):
+        return [self._swap(o, a) for o, a in zip(obs_list, self.inner.act_list(obs_list, infos))]
+
+
 def main() -> None:
     from agents.cjs_gnn import GNNScheduler, _envs, lockstep
     from agents.cjs_llm import for_inference, load_cjs
@@ -78,7 +105,7 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--seeds", default="2000,2001")
     p.add_argument("--jobs", type=int, default=100)
-    p.add_argument("--mode", default="both", help="plain | conserving | share | both (plain and conserving)")
+    p.add_argument("--mode", default="both", help="plain | conserving | share | job | both (plain and conserving)")
     p.add_argument("--out", default="")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -87,7 +114,8 @@ def main() -> None:
     base = GNNScheduler(model=for_inference(model), device="cpu", name="model")
     out = {}
     for mode in (["plain", "conserving"] if args.mode == "both" else [args.mode]):
-        pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base)}[mode]
+        pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base),
+               "job": WfairWhenActing(base)}[mode]
         t0 = time.perf_counter()
         trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
         jct = [t["mean_jct_s"] for t in trajs]
