@@ -135,7 +135,7 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "teacher")
+CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "student-wfair", "teacher")
 # + student and teacher on a GPU (on 2 CPU cores the student takes ~30 min, the teacher far longer)
 CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
@@ -149,21 +149,23 @@ def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
     through CUDA graphs for up to ``batch`` workloads side by side (:func:`agents.cjs_llm.for_inference`):
     the teacher with its LoRA merged, as its held-out numbers were measured; the student with its backbone
     in fused Triton kernels when triton is installed (same schedules as the PyTorch path on the held-out
-    workloads checked, docs/RESULTS.md)."""
+    workloads checked, docs/RESULTS.md). ``student-wfair``: the student's timing with wfair's placement
+    (:class:`agents.cjs.TimedWfair`)."""
     from . import cjs
 
     if name == "gnn":
         from .cjs_gnn import GNNScheduler
 
         return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn", device=device)
-    if name in ("student", "teacher"):
+    if name in ("student", "teacher", "student-wfair"):
         from .cjs_gnn import GNNScheduler
         from .cjs_llm import GraphedForward, for_inference, load_cjs
 
-        model, _ = load_cjs(PRETRAINED_CJS_STUDENT if name == "student" else PRETRAINED_CJS_TEACHER, device=device)
+        model, _ = load_cjs(PRETRAINED_CJS_TEACHER if name == "teacher" else PRETRAINED_CJS_STUDENT, device=device)
         model = for_inference(model)
         forward = GraphedForward(model, batch) if str(device).startswith("cuda") else None
-        return GNNScheduler(model=model, name=name, device=device, forward=forward)
+        sched = GNNScheduler(model=model, name=name.split("-")[0], device=device, forward=forward)
+        return cjs.TimedWfair(sched, name=name) if name == "student-wfair" else sched
     table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")

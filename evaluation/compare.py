@@ -254,15 +254,16 @@ def run_cjs(args) -> dict:
         names.remove("gnn")
         print("cjs: leaving out gnn (needs torch: pip install -e '.[torch]')")
     elif not args.agents and device == "cuda":
-        names.append("student")
+        names += ["student", "student-wfair"]
         ok, why = teacher_available(PRETRAINED_CJS_TEACHER)
         if ok:
             names.append("teacher")
         else:
             print(f"cjs: leaving out the teacher ({why})")
     elif not args.agents:
-        print("cjs: leaving out the Mamba student (about 30 min on 2 CPU cores) and the LLM teacher (GPU only: "
-              "SmolLM2 at each of ~35,000 decisions per workload); add them with --agents ...,student,teacher")
+        print("cjs: leaving out the Mamba student and student-wfair (each about 30 min on 2 CPU cores) and the LLM "
+              "teacher (GPU only: SmolLM2 at each of ~35,000 decisions per workload); add them with "
+              "--agents ...,student,student-wfair,teacher")
     unknown = [n for n in names if n not in CJS_AGENTS]
     if unknown:
         raise SystemExit(f"unknown CJS agent(s) {unknown}; available: {', '.join(CJS_AGENTS)}")
@@ -278,15 +279,15 @@ def run_cjs(args) -> dict:
                 runs.append(evaluate_cjs_ray(name, seeds, CJSConfig(), address=args.ray or None, workers=args.workers))
                 bar.update(len(seeds))
             else:
-                runs.append(evaluate_cjs(make_cjs_agent(name, device if name in ("student", "teacher") else "cpu"), seeds,
+                runs.append(evaluate_cjs(make_cjs_agent(name, device if name in ("student", "student-wfair", "teacher") else "cpu"), seeds,
                                          progress=bar.update))
             timings[name] = time.perf_counter() - t0
     rows = [{"agent": r.agent, **r.summary()} for r in runs]
-    head = f"{'agent':<10}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"
+    head = f"{'agent':<14}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"
     lines = [f"CJS: 200 TPC-H jobs, 50 executors, Poisson arrivals (25 s mean), held-out seeds {seeds[0]}..{seeds[-1]}",
              head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['agent']:<10}{r['seeds']:>6}{r['mean_jct_s']:>12.1f}{r['mean_jct_std_s']:>8.1f}"
+        lines.append(f"{r['agent']:<14}{r['seeds']:>6}{r['mean_jct_s']:>12.1f}{r['mean_jct_std_s']:>8.1f}"
                      f"{r['median_jct_s']:>9.1f}{r['p90_jct_s']:>9.1f}{r['makespan_s']:>12.0f}{r['decisions']:>11.0f}")
     print("\n".join(lines))
     out = Path(args.out)

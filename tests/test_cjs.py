@@ -176,3 +176,38 @@ def test_weighted_fair_generalises_fair(tpch):
     assert info["jobs_done"] == SMALL.num_jobs and info["mean_jct_s"] != base
     with pytest.raises(ValueError, match="least-work"):
         WeightedFair(order="shortest")
+
+
+def test_timed_wfair_keeps_the_waits_and_places_as_wfair(tpch):
+    """``TimedWfair(inner)``: where ``inner`` waits, it waits; where ``inner`` acts, wfair's action goes
+    (``inner``'s own where wfair would wait). With FIFO inside (never waits while work is schedulable)
+    the schedule is wfair's wherever wfair acts; an inner that always waits keeps waiting."""
+    from agents.cjs import TimedWfair
+
+    env = CJSEnv(SMALL)
+    obs, info = env.reset(seed=3)
+    timed, wf, fifo = TimedWfair(FIFO()), WeightedFair(), FIFO()
+    assert timed.name == "fifo+wfair" and not hasattr(timed, "act_list")
+    term, steps, own = False, 0, 0
+    while not term:
+        J, S = np.asarray(obs["node_features"]).shape[:2]
+        a, w, f = timed.act(obs, info), wf.act(obs, info), fifo.act(obs, info)
+        if int(f[0]) == J * S:  # FIFO waits: so does the timed policy
+            assert int(a[0]) == J * S
+        elif int(w[0]) == J * S:  # wfair would wait: FIFO's action
+            assert np.array_equal(a, f)
+            own += 1
+        else:
+            assert np.array_equal(a, w)
+        obs, _, term, _, info = env.step(a)
+        steps += 1
+    assert info["jobs_done"] == SMALL.num_jobs and own > 0 and steps > own
+
+    class Waits(FIFO):
+        name = "waits"
+
+        def act(self, obs, info=None):
+            return np.asarray([int(np.prod(np.asarray(obs["node_features"]).shape[:2])), 0])
+
+    obs, info = env.reset(seed=3)
+    assert int(TimedWfair(Waits()).act(obs, info)[0]) == int(np.prod(np.asarray(obs["node_features"]).shape[:2]))

@@ -265,8 +265,9 @@ def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
 
 
 def test_shipped_student_is_a_cjs_agent(data_root):
-    """``student`` loads the shipped Mamba scheduler (bf16 checkpoint) and finishes a small workload; it is
-    not in the CPU default list of ``evaluation.compare``."""
+    """``student`` loads the shipped Mamba scheduler (bf16 checkpoint) and finishes a small workload, as does
+    ``student-wfair`` (its timing, wfair's placement); neither is in the CPU default list of
+    ``evaluation.compare``."""
     from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, make_cjs_agent
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs
@@ -276,6 +277,12 @@ def test_shipped_student_is_a_cjs_agent(data_root):
     assert pol.name == "student" and type(pol.model).__name__ == "CJSStudent"
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=4))
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
+    # the student's timing with wfair's placement: batched like the student, its waits kept
+    timed = make_cjs_agent("student-wfair")
+    assert timed.name == "student-wfair" and timed.inner.name == "student" and hasattr(timed, "act_list")
+    assert "student-wfair" in CJS_AGENTS and "student-wfair" not in CJS_DEFAULT_AGENTS
+    run = evaluate_cjs(timed, [1000], CJSConfig(num_jobs=4))
+    assert run.agent == "student-wfair" and len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0]))
 
 
 def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
