@@ -6,7 +6,7 @@ would send a free executor to a job. This scores a checkpoint as it is (``plain`
 nothing is) and with wfair's limit (``share``: the scheduler picks the stage, the limit is wfair's
 share of that job, as :class:`agents.cjs.WeightedFair` sets it). Session 12 added ``job``: the scheduler
 decides only *when* to act — wherever it sends an executor, wfair's choice (job, stage, limit) is sent
-instead; its waits stay its own.
+instead; its waits stay its own (:class:`agents.cjs.TimedWfair`, shipped as the ``student-wfair`` agent).
 
     MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs \
         --seeds 2000,2001 --jobs 100 --mode both
@@ -72,32 +72,8 @@ class ShareLimit:
         return [self._limit(o, a) for o, a in zip(obs_list, self.inner.act_list(obs_list, infos))]
 
 
-class WfairWhenActing:
-    """A batch policy that keeps its waits and, where it acts, takes wfair's action instead."""
-
-    def __init__(self, inner):
-        from agents.cjs import WeightedFair
-
-        self.inner, self.rule, self.name = inner, WeightedFair(), inner.name + "+wfair-job"
-
-    def reset(self, seed=None):
-        self.inner.reset(seed)
-
-    def _swap(self, obs, a):
-        J, S = np.asarray(obs["node_features"]).shape[:2]
-        if int(a[0]) == J * S:  # its own wait
-            return a
-        w = self.rule.act(obs)
-        return a if int(w[0]) == J * S else w  # wfair would wait: the scheduler's action
-
-    def act(self, obs, info=None):
-        return self._swap(obs, self.inner.act(obs, info))
-
-    def act_list(self, obs_list, infos=None):
-        return [self._swap(o, a) for o, a in zip(obs_list, self.inner.act_list(obs_list, infos))]
-
-
 def main() -> None:
+    from agents.cjs import TimedWfair
     from agents.cjs_gnn import GNNScheduler, _envs, lockstep
     from agents.cjs_llm import for_inference, load_cjs
 
@@ -115,7 +91,7 @@ def main() -> None:
     out = {}
     for mode in (["plain", "conserving"] if args.mode == "both" else [args.mode]):
         pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base),
-               "job": WfairWhenActing(base)}[mode]
+               "job": TimedWfair(base)}[mode]
         t0 = time.perf_counter()
         trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
         jct = [t["mean_jct_s"] for t in trajs]
