@@ -136,7 +136,7 @@ def make_vp_agent(name: str):
 
 
 CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "student-wfair", "teacher")
-# + student and teacher on a GPU (on 2 CPU cores the student takes ~30 min, the teacher far longer)
+# + student, student-wfair and teacher on a GPU (on 2 CPU cores the student takes ~30 min, the teacher far longer)
 CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 PRETRAINED_CJS_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"

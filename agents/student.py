@@ -291,13 +291,13 @@ class OneShotFusion:
 
     _fused = None  # a FusedSequence after fuse()
 
-    def fuse(self, on: bool = True, **blocks):
+    def fuse(self, on: bool = True, **launch):
         """Fused inference on (``on=False``: the PyTorch backbone again). Call it after moving the model
         and after training: it keeps a concatenated copy of the attention layers' q/k/v weights.
-        ``blocks``: the kernels' tile sizes (``FusedSequence``'s arguments)."""
+        ``launch``: the kernels' launch settings (``FusedSequence``'s arguments; by default picked per call)."""
         from .student_kernels import FusedSequence
 
-        self._fused = FusedSequence(self.backbone, **blocks) if on else None
+        self._fused = FusedSequence(self.backbone, **launch) if on else None
         return self
 
     @property
