@@ -136,8 +136,10 @@ def make_vp_agent(name: str):
 
 
 CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "student-wfair", "teacher")
-# + student, student-wfair and teacher on a GPU (on 2 CPU cores the student takes ~30 min, the teacher far longer)
 CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")
+# the shipped LLM-side models: run on ``device`` (CUDA graphs there), in the default list only on a GPU (on 2
+# CPU cores the student takes ~30 min, the teacher far longer)
+CJS_MODEL_AGENTS = ("student", "student-wfair", "teacher")
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 PRETRAINED_CJS_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
 PRETRAINED_CJS_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
@@ -157,7 +159,7 @@ def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
         from .cjs_gnn import GNNScheduler
 
         return GNNScheduler(PRETRAINED_CJS_GNN, name="gnn", device=device)
-    if name in ("student", "teacher", "student-wfair"):
+    if name in CJS_MODEL_AGENTS:
         from .cjs_gnn import GNNScheduler
         from .cjs_llm import GraphedForward, for_inference, load_cjs
 

@@ -244,8 +244,8 @@ def run_vp(args) -> dict:
 def run_cjs(args) -> dict:
     from tqdm.auto import tqdm
 
-    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, PRETRAINED_CJS_TEACHER, _installed, make_cjs_agent, \
-        teacher_available
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, CJS_MODEL_AGENTS, PRETRAINED_CJS_TEACHER, _installed, \
+        make_cjs_agent, teacher_available
     from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
 
     names = args.agents.split(",") if args.agents else list(CJS_DEFAULT_AGENTS)
@@ -279,7 +279,7 @@ def run_cjs(args) -> dict:
                 runs.append(evaluate_cjs_ray(name, seeds, CJSConfig(), address=args.ray or None, workers=args.workers))
                 bar.update(len(seeds))
             else:
-                runs.append(evaluate_cjs(make_cjs_agent(name, device if name in ("student", "student-wfair", "teacher") else "cpu"), seeds,
+                runs.append(evaluate_cjs(make_cjs_agent(name, device if name in CJS_MODEL_AGENTS else "cpu"), seeds,
                                          progress=bar.update))
             timings[name] = time.perf_counter() - t0
     rows = [{"agent": r.agent, **r.summary()} for r in runs]

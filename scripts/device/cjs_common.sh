@@ -1,5 +1,5 @@
 # Sourced by the CJS device scripts (gnn_pool.sh, teacher_heldout.sh, cjs_fused.sh, cjs_lookahead.sh,
-# cjs_dagger.sh): the machine's layout under $K (kept between calls while the machine is warm), the setup
+# cjs_dagger.sh, oneshot_fused.sh): the machine's layout under $K (kept between calls while the machine is warm), the setup
 # of a fresh machine and the held-out run split over two processes.
 set -u
 K=${K:-/root/keep}
@@ -9,10 +9,14 @@ export OMP_NUM_THREADS=2
 W=$K/run
 GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
 
+install_wheels() {  # the carried wheels (.whl: gymnasium and what it needs) into $K/site, once per machine
+  [ -d "$K/site/gymnasium" ] && return 0
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl
+}
+
 fresh_machine() {  # on a fresh machine (no $K/data/cjs yet): the carried wheels and TPC-H data (.whl, .devrun/s7.tgz)
   [ -d "$K/data/cjs" ] && return 0
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl &&
-    tar xzf .devrun/s7.tgz -C "$K" data/cjs
+  install_wheels && tar xzf .devrun/s7.tgz -C "$K" data/cjs
 }
 
 heldout() {  # NAME SECONDS [FIRST]: seeds FIRST..FIRST+9 (default 1000: the held-out ones) in two processes

@@ -14,14 +14,9 @@
 #   PHASE=cjs    python -m evaluation.bench --tasks cjs (student, teacher, GNN; every path)
 #
 #   K=/root/keep OUT=... PHASE=vp,parts bash scripts/device/oneshot_fused.sh
-set -u
-K=${K:-/root/keep}
-mkdir -p "$K" "$OUT"
-[ -d "$K/site/gymnasium" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target "$K/site" .whl/*.whl || exit 1
-export PYTHONPATH=$K/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+source "$(dirname "$0")/cjs_common.sh"  # $K, the environment, install_wheels
+install_wheels || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
-git log -1 --format=%H 2>/dev/null | tee "$OUT/commit.txt"
 for phase in ${PHASE//,/ }; do
   case "$phase" in
   check) timeout "${CHECK_S:-120}" python3 scripts/device/check_fused_cjs.py "$OUT/check_fused_cjs.json" > "$OUT/check.log" 2>&1
@@ -33,7 +28,7 @@ for phase in ${PHASE//,/ }; do
   parts) timeout "${PARTS_S:-240}" python3 scripts/device/cjs_parts_bench.py "$OUT/parts" 1,16,256 "${MODES:-both}" \
         > "$OUT/parts.log" 2>&1; echo "parts rc $?"; head -40 "$OUT/parts.log" ;;
   tiles) timeout "${TILES_S:-400}" python3 scripts/device/fused_tiles.py "$OUT/tiles.json" 1,16,256 \
-        > "$OUT/tiles.log" 2>&1; echo "tiles rc $?"; cat "$OUT/tiles.log" | tail -90 ;;
+        > "$OUT/tiles.log" 2>&1; echo "tiles rc $?"; tail -90 "$OUT/tiles.log" ;;
   cjsfast) B=scripts/device/cjs_decision_bench.py  # the fused student and the teacher only (fewer compiles)
         timeout 60 python3 $B "$OUT/cjs_timings.json" plain student-fused; echo "plain rc $?"
         timeout "${CJS_S:-420}" python3 $B "$OUT/cjs_timings.json" compiled student-fused,teacher; echo "compiled rc $?" ;;
