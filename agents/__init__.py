@@ -135,13 +135,16 @@ def make_vp_agent(name: str):
     return table[name]()
 
 
-CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "student-wfair", "teacher")
+CJS_AGENTS = ("fifo", "fair", "wfair", "gnn", "student", "student-wfair", "student-wfair-slot", "teacher")
 CJS_DEFAULT_AGENTS = ("fifo", "fair", "wfair", "gnn")
 # the shipped LLM-side models: run on ``device`` (CUDA graphs there), in the default list only on a GPU (on 2
 # CPU cores the student takes ~30 min, the teacher far longer)
-CJS_MODEL_AGENTS = ("student", "student-wfair", "teacher")
+CJS_MODEL_AGENTS = ("student", "student-wfair", "student-wfair-slot", "teacher")
 PRETRAINED_CJS_GNN = Path(__file__).resolve().parent / "pretrained" / "cjs_gnn"
 PRETRAINED_CJS_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
+# the first shipped student (sessions 10-12): the hybrids wrap it, as they were measured and as the pool that
+# taught the current student was recorded (python -m agents.cjs_lookahead --scheduler student-wfair-slot)
+PRETRAINED_CJS_STUDENT_V1 = Path(__file__).resolve().parent / "pretrained" / "student_cjs_v1"
 PRETRAINED_CJS_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
 
 
@@ -151,8 +154,10 @@ def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
     through CUDA graphs for up to ``batch`` workloads side by side (:func:`agents.cjs_llm.for_inference`):
     the teacher with its LoRA merged, as its held-out numbers were measured; the student with its backbone
     in fused Triton kernels when triton is installed (same schedules as the PyTorch path on the held-out
-    workloads checked, docs/RESULTS.md). ``student-wfair``: the student's timing with wfair's placement
-    (:class:`agents.cjs.TimedWfair`)."""
+    workloads checked, docs/RESULTS.md). The hybrids wrap the first shipped student (``student_cjs_v1``):
+    ``student-wfair``, its timing with wfair's placement (:class:`agents.cjs.TimedWfair`);
+    ``student-wfair-slot``, its timing and limits with wfair's job and stage — the scheduler whose pool
+    taught the current ``student`` (``python -m agents.cjs_lookahead --scheduler student-wfair-slot``)."""
     from . import cjs
 
     if name == "gnn":
@@ -163,11 +168,15 @@ def make_cjs_agent(name: str, device: str = "cpu", batch: int = 16):
         from .cjs_gnn import GNNScheduler
         from .cjs_llm import GraphedForward, for_inference, load_cjs
 
-        model, _ = load_cjs(PRETRAINED_CJS_TEACHER if name == "teacher" else PRETRAINED_CJS_STUDENT, device=device)
+        folder = {"teacher": PRETRAINED_CJS_TEACHER, "student": PRETRAINED_CJS_STUDENT}.get(
+            name, PRETRAINED_CJS_STUDENT_V1)
+        model, _ = load_cjs(folder, device=device)
         model = for_inference(model)
         forward = GraphedForward(model, batch) if str(device).startswith("cuda") else None
         sched = GNNScheduler(model=model, name=name.split("-")[0], device=device, forward=forward)
-        return cjs.TimedWfair(sched, name=name) if name == "student-wfair" else sched
+        if name.startswith("student-wfair"):
+            return cjs.TimedWfair(sched, name=name, limit="own" if name == "student-wfair-slot" else "wfair")
+        return sched
     table = {"fifo": cjs.FIFO, "fair": cjs.Fair, "wfair": cjs.WeightedFair}
     if name not in table:
         raise ValueError(f"unknown CJS agent {name!r}; available: {', '.join(CJS_AGENTS)}")

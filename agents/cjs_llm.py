@@ -75,9 +75,33 @@ class CJSStudentConfig(HybridShape):
     max_stages: int = 20
     max_jobs: int = 64
     wait_from_jobs: bool = True
+    share_features: bool = False  # the jobs also carry wfair's statistics (share_features), from the observation
 
     def backbone(self):
         return self.hybrid(max_len=self.max_jobs + 1)
+
+
+SHARE_FEATURES = 4  # columns share_features adds to each job's features
+
+
+def share_features(jobf: torch.Tensor, num_executors: int, exponent: float = 0.5) -> torch.Tensor:
+    """wfair's per-job statistics (:class:`agents.cjs.WeightedFair`) from the job features (..., J, 6):
+    its share over the executors ``⌈E·w^½ / Σ w^½⌉`` (w: remaining work), the share minus the job's
+    executors (both / E), whether the job is below its share or has idle executors of its own (wfair's
+    candidates), and its rank by remaining work among the present jobs / their number. Zero for absent
+    jobs. The decision stays the model's: these are statistics of the state, as Decima's features are."""
+    E = num_executors
+    present = jobf[..., 0] > 0
+    work = jobf[..., 4].float().clamp_min(1e-3)
+    w = work.pow(exponent) * present
+    share = torch.ceil(E * w / w.sum(-1, keepdim=True).clamp_min(1e-12)).clamp_min(1)
+    execs, idle = torch.round(jobf[..., 1].float() * E), torch.round(jobf[..., 5].float() * E)
+    below = ((execs < share) | (idle > 0)) & present
+    key = torch.where(present, work, torch.full_like(work, float("inf")))
+    rank = (key[..., None, :] < key[..., :, None]).sum(-1)  # present jobs with less work left
+    n = present.sum(-1, keepdim=True).clamp_min(1)
+    out = torch.stack([share / E, (share - execs) / E, below.float(), rank / n], -1)
+    return (out * present[..., None]).to(jobf.dtype)
 
 
 class CJSTokensHeads(nn.Module):
@@ -86,8 +110,10 @@ class CJSTokensHeads(nn.Module):
     def __init__(self, cfg, d: int):
         super().__init__()
         H = cfg.hidden
-        self.enc = DAGEncoder(H, cfg.rounds, cfg.node_features, cfg.job_features, cfg.max_stages)
-        self.tok = nn.Linear(H + cfg.job_features, d)
+        self.share, self.num_executors = bool(getattr(cfg, "share_features", False)), cfg.num_executors
+        G = cfg.job_features + (SHARE_FEATURES if self.share else 0)
+        self.enc = DAGEncoder(H, cfg.rounds, cfg.node_features, G, cfg.max_stages)
+        self.tok = nn.Linear(H + G, d)
         self.rank = nn.Embedding(cfg.max_jobs, d)  # age rank of the job in the system
         self.decide = nn.Parameter(torch.randn(d) * 0.02)
         self.norm = nn.LayerNorm(d)
@@ -105,8 +131,11 @@ class CJSTokensHeads(nn.Module):
     def tokens(self, obs: dict[str, torch.Tensor]):
         """(B, J + 1, d) tokens (row b: its K_b jobs, the decide token at K_b, then padding), stage
         embeddings, job summaries and K_b."""
-        h, y = self.enc(obs)
         jobf = obs["job_features"]
+        if self.share:
+            jobf = torch.cat([jobf, share_features(jobf, self.num_executors)], -1)
+            obs = {**obs, "job_features": jobf}
+        h, y = self.enc(obs)
         B, J = jobf.shape[:2]
         n_jobs = (jobf[..., 0] > 0).sum(1)  # present jobs are the first slots (age order)
         jobs = self.tok(torch.cat([y, jobf], -1)) + self.rank.weight[:J]
@@ -198,6 +227,17 @@ class CJSStudent(OneShotFusion, nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters()}
+
+
+def widen_for_share_features(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """A checkpoint without ``share_features`` for a model with them: the two layers that read the job
+    features get zero columns for the new ones, so the model starts as the checkpoint's scheduler."""
+    out = dict(weights)
+    own = model.state_dict()
+    for k in ("task.enc.job.0.weight", "task.tok.weight"):
+        if k in out and out[k].shape[1] + SHARE_FEATURES == own[k].shape[1]:
+            out[k] = torch.cat([out[k], out[k].new_zeros(out[k].shape[0], SHARE_FEATURES)], 1)
+    return out
 
 
 def save_cjs(model: nn.Module, folder: str | Path, extra: dict) -> Path:

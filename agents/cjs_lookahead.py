@@ -22,7 +22,8 @@ mean JCT matches the recorded one). JSON, a few hundred kB per workload::
 
 With ``--policy CHECKPOINT`` a learned scheduler schedules instead and the expert labels every state it
 reaches (a DAgger round's pool): each workload then also stores the expert's ``labels``, and the replay
-gives the scheduler's states with the expert's labels as actions.
+gives the scheduler's states with the expert's labels as actions. With ``--scheduler NAME`` there is no
+expert: the named agent (e.g. ``student-wfair-slot``) schedules and its own actions form the pool.
 
 Cost: one 50-job workload is 4,000–9,000 decisions and 2–10 min of one CPU core (the rollouts dominate:
 ~60 ms per 60 s of simulated time). ``--no-wait`` compares wfair's candidate jobs only: a smaller gain
@@ -133,37 +134,48 @@ class Lookahead:
 
 
 def record(seed: int, jobs: int, config: LookaheadConfig = LookaheadConfig(), policy: str = "",
-           actions: list | None = None) -> dict:
+           actions: list | None = None, scheduler: str = "") -> dict:
     """Schedule one workload through ``CJSEnv`` and label every decision with the expert. Without
     ``policy`` the expert acts (an expert pool: ``actions`` only); with ``policy`` (a CJS checkpoint
     folder: teacher, student or GNN, greedy, on the CPU) that scheduler acts and the expert labels the
     states it reaches (a DAgger pool: ``actions`` taken and the expert's ``labels``); with ``actions``
     (a recorded DAgger pool's) those are replayed and labelled again (``policy`` then only names them).
+    With ``scheduler`` (a name for :func:`agents.make_cjs_agent`, e.g. ``student-wfair-slot``), no expert:
+    that agent schedules on the CPU and its actions form the pool.
     An episode past :data:`agents.cjs_gnn.DECISIONS_PER_JOB_CAP` decisions per job is cut (``truncated``)."""
     from envs.cjs import CJSConfig, CJSEnv
 
     from .cjs_gnn import DECISIONS_PER_JOB_CAP, jct_so_far
 
-    expert = Lookahead(config)
-    actor = _Replay(actions) if actions is not None else _policy(policy) if policy else None
+    if scheduler:
+        from . import make_cjs_agent
+
+        expert, actor = None, make_cjs_agent(scheduler)
+    else:
+        expert = Lookahead(config)
+        actor = _Replay(actions) if actions is not None else _policy(policy) if policy else None
     cap = len(actions) if actions is not None else DECISIONS_PER_JOB_CAP * jobs
     env = CJSEnv(CJSConfig(num_jobs=jobs))
     obs, info = env.reset(seed=seed)
     taken, labels, t0, done = [], [], time.perf_counter(), False
     while not done and len(taken) < cap:
-        label = expert.act_env(env)  # leaves the simulator as it found it
+        label = expert.act_env(env) if expert is not None else None  # leaves the simulator as it found it
         a = label if actor is None else actor.act(obs, info)
         taken.append([int(a[0]), int(a[1])])
-        labels.append([int(label[0]), int(label[1])])
+        if label is not None:
+            labels.append([int(label[0]), int(label[1])])
         obs, _, done, _, info = env.step(a)
         if info.get("invalid_action"):
-            raise RuntimeError(f"seed {seed}: the {'expert' if actor is None else policy}'s action {a.tolist()} "
+            who = "expert" if actor is None else scheduler or policy
+            raise RuntimeError(f"seed {seed}: the {who}'s action {a.tolist()} "
                                f"was invalid at decision {len(taken)}")
     out = {"seed": int(seed), "jobs": int(jobs), "decisions": len(taken), "seconds": time.perf_counter() - t0,
            "mean_jct_s": float(info["mean_jct_s"]) if done else float(jct_so_far(env.sim).mean()),
            "actions": taken}
-    if actor is not None:
+    if actor is not None and expert is not None:
         out.update(labels=labels, truncated=not done)
+    elif not done:
+        out["truncated"] = True
     return out
 
 
@@ -257,11 +269,15 @@ def main(argv=None) -> None:
                    "the states it reaches (a DAgger pool); default: the expert schedules")
     p.add_argument("--relabel", default="", help="a recorded DAgger pool: replay its workloads' actions and label "
                    "them with this expert (--seeds picks among them)")
+    p.add_argument("--scheduler", default="", help="no expert: this agent (a make_cjs_agent name, e.g. "
+                   "student-wfair-slot) schedules and its actions form the pool")
     p.add_argument("--out", required=True, help="the pool's JSON file (rewritten as each workload finishes)")
     args = p.parse_args(argv)
     config = LookaheadConfig(horizon_s=args.horizon_s, options=args.options, terminal=args.terminal,
                              wait=not args.no_wait)
-    jobs = [(s, args.jobs, config, args.policy) for s in _seeds(args.seeds)]
+    if args.scheduler and (args.policy or args.relabel):
+        raise SystemExit("--scheduler records an agent's own pool: it takes no --policy or --relabel")
+    jobs = [(s, args.jobs, config, args.policy, None, args.scheduler) for s in _seeds(args.seeds)]
     if args.relabel:
         source = load_pool(args.relabel)
         recorded = {w["seed"]: w for w in source["workloads"] if "labels" in w}
@@ -276,7 +292,8 @@ def main(argv=None) -> None:
     workloads: list[dict] = []
 
     def save():  # after every workload: a run cut short keeps what it finished
-        pool = {"format": POOL_FORMAT, "expert": "lookahead", "config": asdict(config), "policy": args.policy or None,
+        pool = {"format": POOL_FORMAT, "expert": args.scheduler or "lookahead",
+                "config": None if args.scheduler else asdict(config), "policy": args.policy or None,
                 "created": time.strftime("%Y-%m-%d"), "seconds": time.perf_counter() - t0, "workloads": workloads}
         write_text_atomic(out, json.dumps(pool))
 

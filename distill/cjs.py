@@ -20,6 +20,11 @@ Both roles run :func:`agents.cjs_gnn.imitate` on 50-job workloads (Decima's shor
   **teacher's** actions on the states the student visits in the DAgger rounds (closed loop). ``--teacher
   ''`` trains the student alone (Mamba4Net-S): no KL, ``wfair`` labels the DAgger states.
 
+``--pool`` may name a model-backed agent (run on the training device): ``--pool student-wfair-slot
+--teacher ''`` with its recorded ``--pool-file`` (``python -m agents.cjs_lookahead --scheduler
+student-wfair-slot``) and ``--share-features true --init-from agents/pretrained/student_cjs_v1`` is how the
+shipped student was made (docs/CJS.md).
+
 After each stage the validation JCT (seeds 2000+, ``--val-jobs`` jobs) picks the weights kept (the best
 so far is written to ``--out`` as training goes); at the end the model is evaluated on the held-out
 seeds (1000–1009, 200 jobs, as ``evaluation.compare --env cjs``) and saved (bf16 safetensors + JSON
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +60,7 @@ class Args:
     d_state: int = 64
     headdim: int = 64
     hidden: int = 64  # DAG encoder / head width
+    share_features: bool = False  # student: jobs also carry wfair's statistics (agents.cjs_llm.share_features)
     pool: str = "wfair"  # the scheduler whose decisions form the offline pool
     pool_file: str = ""  # or a recorded pool (python -m agents.cjs_lookahead): its workloads replace --bc-episodes
     jobs: int = 50  # jobs per training workload
@@ -172,7 +178,8 @@ def build(args: Args, device):
         raise SystemExit(f"--role {args.role!r}: use teacher or student")
     teacher = _load_teacher(args.teacher, device) if args.teacher else None
     student = CJSStudent(CJSStudentConfig(layers=args.layers, d_model=args.d_model, d_state=args.d_state,
-                                          headdim=args.headdim, hidden=args.hidden))
+                                          headdim=args.headdim, hidden=args.hidden,
+                                          share_features=args.share_features))
     if args.init == "cwr":
         if teacher is None or not hasattr(teacher, "backbone"):
             raise SystemExit("--init cwr needs an LLM --teacher (or use --init random)")
@@ -221,6 +228,11 @@ def _continue_from(model, folder: str) -> dict:
     weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig if teacher else CJSStudentConfig,
                                          "python -m distill.cjs", weights="adapter.safetensors" if teacher else
                                          "model.safetensors")
+    widen = not teacher and not cfg.share_features and model.cfg.share_features
+    if widen:  # the new feature columns start at zero: the same scheduler as the checkpoint's
+        from agents.cjs_llm import widen_for_share_features
+
+        cfg, weights = replace(cfg, share_features=True), widen_for_share_features(weights, model)
     if cfg != model.cfg:
         raise SystemExit(f"--init-from {folder}: its config {cfg} differs from this run's {model.cfg}")
     load_trained(model, weights, folder)
@@ -276,7 +288,8 @@ def train(args: Args, log=print):
     if anchored:  # lr 0 keeps the GNN as it is (still saved, as trained tensors): the backbone learns a correction
         groups.append({"params": anchored, "lr": args.anchor_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
-    pool = make_cjs_agent(args.pool)
+    # a model-backed pool scheduler (e.g. student-wfair) runs on the training device, graphed for the widest lockstep
+    pool = make_cjs_agent(args.pool, device=str(device), batch=max(16, args.bc_episodes, args.dagger_episodes))
     if args.labeler not in ("teacher", "pool", "lookahead"):
         raise SystemExit(f"--labeler {args.labeler!r}: use teacher, pool or lookahead")
     if args.labeler == "lookahead":  # the clairvoyant expert over wfair labels the DAgger states

@@ -7,8 +7,9 @@ nothing is) and with wfair's limit (``share``: the scheduler picks the stage, th
 share of that job, as :class:`agents.cjs.WeightedFair` sets it). Session 12 added ``job``: the scheduler
 decides only *when* to act — wherever it sends an executor, wfair's choice (job, stage, limit) is sent
 instead; its waits stay its own (:class:`agents.cjs.TimedWfair`, shipped as the ``student-wfair`` agent).
+Session 13 added ``slot``: the same with the scheduler's own limit for wfair's job (``student-wfair-slot``).
 
-    MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs \
+    MAMBA4NET_DATA=../shared/data PYTHONPATH=. python scripts/cjs_wait_probe.py agents/pretrained/student_cjs_v1 \
         --seeds 2000,2001 --jobs 100 --mode both
 """
 
@@ -81,7 +82,8 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--seeds", default="2000,2001")
     p.add_argument("--jobs", type=int, default=100)
-    p.add_argument("--mode", default="both", help="plain | conserving | share | job | both (plain and conserving)")
+    p.add_argument("--mode", default="both",
+                   help="plain | conserving | share | job | slot | both (plain and conserving)")
     p.add_argument("--out", default="")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -91,7 +93,7 @@ def main() -> None:
     out = {}
     for mode in (["plain", "conserving"] if args.mode == "both" else [args.mode]):
         pol = {"plain": base, "conserving": WorkConserving(base), "share": ShareLimit(base),
-               "job": TimedWfair(base)}[mode]
+               "job": TimedWfair(base), "slot": TimedWfair(base, limit="own")}[mode]
         t0 = time.perf_counter()
         trajs = lockstep(_envs(args.jobs, len(seeds)), seeds, pol, record=False)
         jct = [t["mean_jct_s"] for t in trajs]

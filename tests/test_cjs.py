@@ -211,3 +211,62 @@ def test_timed_wfair_keeps_the_waits_and_places_as_wfair(tpch):
 
     obs, info = env.reset(seed=3)
     assert int(TimedWfair(Waits()).act(obs, info)[0]) == int(np.prod(np.asarray(obs["node_features"]).shape[:2]))
+
+
+def test_timed_wfair_with_its_own_limit(tpch, tmp_path):
+    """``TimedWfair(inner, limit="own")``: where both act, wfair's job and stage with ``inner``'s limit for
+    that job (``inner`` asked again with only that stage open); ``inner``'s whole action where wfair would
+    wait; its waits kept. ``act`` and the batched ``act_list`` agree. And an agent's own pool
+    (``agents.cjs_lookahead.record(..., scheduler=NAME)``) is its episode's actions, and it replays."""
+    import json
+
+    from agents.cjs import TimedWfair
+    from agents.cjs_lookahead import POOL_FORMAT, record, replay_pool
+
+    class Sometimes(FIFO):  # FIFO (limit: every executor) that waits when the schedulable slots number 3, 6, ...
+        name = "sometimes"
+
+        def act(self, obs, info=None):
+            J, S = _slots(obs)
+            if int(np.asarray(obs["stage_mask"])[:-1].sum()) % 3 == 0:
+                return np.asarray([J * S, 0])
+            return super().act(obs, info)
+
+        def act_list(self, obs_list, infos=None):
+            return [self.act(o) for o in obs_list]
+
+    def _slots(obs):
+        return np.asarray(obs["node_features"]).shape[:2]
+
+    with pytest.raises(ValueError, match="limit='x'"):
+        TimedWfair(FIFO(), limit="x")
+    inner, wf = Sometimes(), WeightedFair()
+    timed = TimedWfair(inner, limit="own")
+    assert timed.name == "sometimes+wfair-slot" and hasattr(timed, "act_list")
+    env = CJSEnv(SMALL)
+    obs, info = env.reset(seed=3)
+    term, seen = False, {"wait": 0, "own": 0, "moved": 0}
+    while not term:
+        J, S = _slots(obs)
+        E = np.asarray(obs["limit_mask"]).shape[-1]
+        a, s, w = timed.act_list([obs])[0], inner.act(obs), wf.act(obs)
+        assert np.array_equal(a, timed.act(obs))
+        if int(s[0]) == J * S or int(w[0]) == J * S:
+            assert np.array_equal(a, s)
+            seen["wait" if int(s[0]) == J * S else "own"] += 1
+        else:
+            assert int(a[0]) == int(w[0]) and int(a[1]) == E - 1  # wfair's slot, FIFO's limit
+            seen["moved"] += int(w[0]) != int(s[0])
+        obs, _, term, _, info = env.step(a)
+    assert all(seen.values()), seen
+    w = record(3, 5, scheduler="wfair")
+    e = CJSEnv(CJSConfig(num_jobs=5))
+    obs, info = e.reset(seed=3)
+    for a in w["actions"]:
+        assert wf.act(obs).tolist() == a
+        obs, _, term, _, info = e.step(np.asarray(a))
+    assert term and "labels" not in w and w["mean_jct_s"] == info["mean_jct_s"]
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps({"format": POOL_FORMAT, "workloads": [w]}))
+    (t,) = replay_pool(path)
+    assert t["decisions"] == len(w["actions"]) and t["mean_jct_s"] == w["mean_jct_s"]

@@ -304,3 +304,59 @@ def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
     assert not [n for n, _ in pol.model.named_parameters() if "lora_" in n]  # merged for inference
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=3))
     assert len(run.jct_s[0]) == 3 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
+
+
+
+def test_student_wfair_slot_is_the_students_timing_and_limits(data_root):
+    """``student-wfair-slot`` is :class:`agents.cjs.TimedWfair` with ``limit="own"`` around the shipped
+    student (its behaviour is tested with a cheap inner policy in ``tests/test_cjs.py``); it schedules."""
+    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, make_cjs_agent
+    from envs.cjs import CJSConfig
+    from evaluation.cjs import evaluate_cjs
+
+    assert "student-wfair-slot" in CJS_AGENTS and "student-wfair-slot" not in CJS_DEFAULT_AGENTS
+    timed = make_cjs_agent("student-wfair-slot")
+    assert timed.name == "student-wfair-slot" and timed.limit == "own" and timed.inner.name == "student"
+    run = evaluate_cjs(timed, [1000], CJSConfig(num_jobs=2))
+    assert run.agent == "student-wfair-slot" and len(run.jct_s[0]) == 2 and np.all(np.isfinite(run.jct_s[0]))
+
+
+def test_share_features_are_wfairs_statistics(tmp_path, data_root):
+    """``share_features``: on real states, the share column is wfair's share of each present job, the
+    candidate flag with a schedulable stage gives wfair's candidates, and the least work rank among them is
+    wfair's choice. A student with them, started from a checkpoint without them (``--init-from``: zero
+    columns for the new inputs), scores every decision as that checkpoint; it saves and loads."""
+    import dataclasses
+
+    from agents.cjs import WeightedFair
+    from agents.cjs_llm import save_cjs, share_features
+    from distill.cjs import _continue_from
+
+    wf = WeightedFair()
+    states, full, _ = _states(n_jobs=30, seed=5, every=20, steps=600)
+    assert len(states) >= 20
+    for obs in states:
+        present, mask, ranked, share, _ = wf.observed(obs)
+        f = share_features(torch.as_tensor(obs["job_features"])[None], 50)[0].numpy()
+        assert np.all(f[len(present):] == 0) and np.array_equal(np.rint(f[present, 0] * 50), share)
+        cand = np.flatnonzero((f[present, 2] > 0) & mask[present].any(1))
+        assert sorted(cand.tolist()) == sorted(ranked.tolist())
+        if len(cand):
+            assert cand[np.argmin(f[present[cand], 3])] == ranked[0]
+    torch.manual_seed(0)
+    plain = CJSStudent(TINY_S).eval()
+    save_cjs(plain, tmp_path / "plain", {})
+    wide = CJSStudent(dataclasses.replace(TINY_S, share_features=True)).eval()
+    _continue_from(wide, str(tmp_path / "plain"))
+    arrays, _ = pad_stack(states)
+    o = to_tensors(arrays)
+    ref, _ = load_cjs(tmp_path / "plain")  # the checkpoint as saved (bf16 weights)
+    with torch.no_grad():
+        (a, b), (c, d) = ref(o), wide(o)
+    torch.testing.assert_close(c, a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(d, b, atol=1e-5, rtol=1e-5)
+    save_cjs(wide, tmp_path / "wide", {})
+    back, _ = load_cjs(tmp_path / "wide")
+    assert back.cfg.share_features and back.task.tok.in_features == TINY_S.hidden + 6 + 4
+    with torch.no_grad():
+        torch.testing.assert_close(back(o)[0], c)

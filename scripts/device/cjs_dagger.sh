@@ -4,7 +4,7 @@
 # shipped student schedules, the expert labels the states it reaches):
 #
 #   python -m agents.cjs_lookahead --seeds 12000-12019 --jobs 50 --no-wait --procs 2 \
-#       --policy agents/pretrained/student_cjs --out .devrun/pools11/dg_12000.json
+#       --policy agents/pretrained/student_cjs_v1 --out .devrun/pools11/dg_12000.json
 #
 # (session 11 used its first 9 workloads, 12000-12008, copied to dg_12000-12008.json; the same states
 # relabelled with the wait option: --seeds 12000-12008 --relabel that file --out dw_12000-12008.json);
@@ -30,13 +30,13 @@ fit() {  # NAME START POOLS EPOCHS [KL_BETA]
   tar czf "$OUT/$1.tgz" -C "$W" "$1"
 }
 case "${PHASE:-1}" in  # two candidates per call, side by side
-1) fit agg agents/pretrained/student_cjs "$EXPERT,$DAGGER" 2 &
-   fit dg agents/pretrained/student_cjs "$DAGGER" 2 ;;
+1) fit agg agents/pretrained/student_cjs_v1 "$EXPERT,$DAGGER" 2 &
+   fit dg agents/pretrained/student_cjs_v1 "$DAGGER" 2 ;;
 2) fit agg8 .devrun/old_student "$EXPERT,$DAGGER" 2 &
-   fit agg4 agents/pretrained/student_cjs "$EXPERT,$DAGGER" 4 ;;
-3) fit nokl agents/pretrained/student_cjs "$EXPERT" 2 0 &  # the expert's pool without the GNN's KL
-   fit nokl4 agents/pretrained/student_cjs "$EXPERT" 4 0 ;;
-4) fit dw agents/pretrained/student_cjs "$EXPERT,$RELABEL" 2 &  # the DAgger states, labels with waits
-   fit dwnokl agents/pretrained/student_cjs "$EXPERT,$RELABEL" 2 0 ;;
+   fit agg4 agents/pretrained/student_cjs_v1 "$EXPERT,$DAGGER" 4 ;;
+3) fit nokl agents/pretrained/student_cjs_v1 "$EXPERT" 2 0 &  # the expert's pool without the GNN's KL
+   fit nokl4 agents/pretrained/student_cjs_v1 "$EXPERT" 4 0 ;;
+4) fit dw agents/pretrained/student_cjs_v1 "$EXPERT,$RELABEL" 2 &  # the DAgger states, labels with waits
+   fit dwnokl agents/pretrained/student_cjs_v1 "$EXPERT,$RELABEL" 2 0 ;;
 esac
 wait
