@@ -27,6 +27,9 @@ class FIFO(BatchPolicy):
         return np.asarray([slots[0] if len(slots) else J * S, E - 1])
 
 
+WFAIR_EXPONENT = 0.5  # wfair's share exponent, shares ∝ remaining work ^ this (picked on training seeds, docs/CJS.md)
+
+
 class WeightedFair(BatchPolicy):
     """Fair with shares weighted by each job's remaining work: ``share_k = ⌈E · w_k / Σ w⌉``,
     ``w_k = remaining_work_k ^ exponent`` (at least 1 executor).
@@ -42,7 +45,7 @@ class WeightedFair(BatchPolicy):
 
     name = "wfair"
 
-    def __init__(self, exponent: float = 0.5, order: str = "least-work"):
+    def __init__(self, exponent: float = WFAIR_EXPONENT, order: str = "least-work"):
         if order not in ("deficit", "least-work"):
             raise ValueError(f"WeightedFair(order={order!r}): use 'deficit' or 'least-work'")
         self.exponent, self.order = float(exponent), order
@@ -145,7 +148,7 @@ class TimedWfair:
         only wfair's slot open."""
         if self.limit == "wfair":
             return placed
-        out = [np.asarray(a) if int(a[0]) == int(p[0]) else p for a, p in zip(own, placed)]
+        out = [np.asarray(a) for a in own]  # the waits, and where wfair waits or picks the same slot
         again = [i for i, (a, p) in enumerate(zip(own, placed)) if int(a[0]) != int(p[0])]
         masked = []
         for i in again:

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from .checkpoint import read_checkpoint, write_checkpoint
+from .cjs import WFAIR_EXPONENT
 from .cjs_gnn import DAGEncoder, _mlp
 from .student import HybridShape, OneShotFusion
 
@@ -84,7 +85,7 @@ class CJSStudentConfig(HybridShape):
 SHARE_FEATURES = 4  # columns share_features adds to each job's features
 
 
-def share_features(jobf: torch.Tensor, num_executors: int, exponent: float = 0.5) -> torch.Tensor:
+def share_features(jobf: torch.Tensor, num_executors: int, exponent: float = WFAIR_EXPONENT) -> torch.Tensor:
     """wfair's per-job statistics (:class:`agents.cjs.WeightedFair`) from the job features (..., J, 6):
     its share over the executors ``⌈E·w^½ / Σ w^½⌉`` (w: remaining work), the share minus the job's
     executors (both / E), whether the job is below its share or has idle executors of its own (wfair's

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cjs import WeightedFair
+from .cjs import WFAIR_EXPONENT, WeightedFair
 
 POOL_FORMAT = "mamba4net-cjs-pool/1"
 
@@ -50,7 +50,7 @@ class LookaheadConfig:
     horizon_s: float = 60.0  # simulated seconds of wfair after each option
     options: int = 3  # wfair's first this many candidate jobs are tried, plus "wait"
     terminal: str = "srpt"  # srpt | linear: the guess of the job-time left after the horizon
-    exponent: float = 0.5  # wfair's share exponent (agents.cjs.WeightedFair)
+    exponent: float = WFAIR_EXPONENT  # wfair's share exponent (agents.cjs.WeightedFair)
     wait: bool = True  # "wait" is an option too (off: only wfair's candidate jobs are compared)
 
     def __post_init__(self):

@@ -228,8 +228,7 @@ def _continue_from(model, folder: str) -> dict:
     weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig if teacher else CJSStudentConfig,
                                          "python -m distill.cjs", weights="adapter.safetensors" if teacher else
                                          "model.safetensors")
-    widen = not teacher and not cfg.share_features and model.cfg.share_features
-    if widen:  # the new feature columns start at zero: the same scheduler as the checkpoint's
+    if not teacher and not cfg.share_features and model.cfg.share_features:  # the new columns start at zero
         from agents.cjs_llm import widen_for_share_features
 
         cfg, weights = replace(cfg, share_features=True), widen_for_share_features(weights, model)

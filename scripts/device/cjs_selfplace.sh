@@ -16,25 +16,25 @@ source "$(dirname "$0")/cjs_common.sh"  # $K, $W, the environment, fresh_machine
 fresh_machine || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/gpu.txt"; nproc >> "$OUT/gpu.txt"
 export OMP_NUM_THREADS=1
-fit() {  # NAME LR [more distill.cjs arguments]
-  local name=$1 lr=$2; shift 2
+fit() {  # NAME LR POOL [more distill.cjs arguments]
+  local name=$1 lr=$2 pool=$3; shift 3
   timeout "${FIT_S:-520}" python3 -m distill.cjs --role student --teacher '' --init random --task-init '' \
-    --init-from agents/pretrained/student_cjs_v1 --pool student-wfair --lr "$lr" --eval-seeds 0 --out "$W/$name" "$@" \
+    --init-from agents/pretrained/student_cjs_v1 --pool "$pool" --lr "$lr" --eval-seeds 0 --out "$W/$name" "$@" \
     > "$OUT/$name.log" 2>&1
   echo "$name rc $?"; grep -E "validation|pool:" "$OUT/$name.log" | tail -4
   tar czf "$OUT/$name.tgz" -C "$W" "$name"
 }
 SLOT=${SLOT:-.devrun/pools13/slot_10000-10007.json}  # student-wfair-slot's own pool, recorded on the project CPU
 case "${PHASE:-1}" in
-1) fit sp3 3e-4 --bc-episodes 8 --bc-epochs 3 --dagger-rounds 2 --dagger-episodes 8 --dagger-epochs 2 &
-   fit sp10 1e-3 --bc-episodes 8 --bc-epochs 3 --dagger-rounds 2 --dagger-episodes 8 --dagger-epochs 2 ;;
-2) fit sl3 3e-4 --pool student-wfair-slot --pool-file "$SLOT" --bc-epochs 3 --dagger-rounds 0 &
-   fit sl1 1e-4 --pool student-wfair-slot --pool-file "$SLOT" --bc-epochs 3 --dagger-rounds 0 ;;
+1) fit sp3 3e-4 student-wfair --bc-episodes 8 --bc-epochs 3 --dagger-rounds 2 --dagger-episodes 8 --dagger-epochs 2 &
+   fit sp10 1e-3 student-wfair --bc-episodes 8 --bc-epochs 3 --dagger-rounds 2 --dagger-episodes 8 --dagger-epochs 2 ;;
+2) fit sl3 3e-4 student-wfair-slot --pool-file "$SLOT" --bc-epochs 3 --dagger-rounds 0 &
+   fit sl1 1e-4 student-wfair-slot --pool-file "$SLOT" --bc-epochs 3 --dagger-rounds 0 ;;
 3) SLOT2=${SLOT2:-.devrun/pools13/slot_10008-10015.json}  # 8 more workloads, same command
-   fit sl5 3e-4 --pool student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 5 --dagger-rounds 0 &
-   fit sl8 3e-4 --pool student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 8 --dagger-rounds 0 ;;
+   fit sl5 3e-4 student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 5 --dagger-rounds 0 &
+   fit sl8 3e-4 student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 8 --dagger-rounds 0 ;;
 4) SLOT2=${SLOT2:-.devrun/pools13/slot_10008-10015.json}  # the same, the student given wfair's statistics
-   fit sf4 3e-4 --share-features true --pool student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 4 --dagger-rounds 0 &
-   fit sf8 3e-4 --share-features true --pool student-wfair-slot --pool-file "$SLOT,$SLOT2" --bc-epochs 8 --dagger-rounds 0 ;;
+   fit sf4 3e-4 student-wfair-slot --share-features true --pool-file "$SLOT,$SLOT2" --bc-epochs 4 --dagger-rounds 0 &
+   fit sf8 3e-4 student-wfair-slot --share-features true --pool-file "$SLOT,$SLOT2" --bc-epochs 8 --dagger-rounds 0 ;;
 esac
 wait
