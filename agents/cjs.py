@@ -1,4 +1,4 @@
-"""CJS heuristics: FIFO, Fair (dynamic partition) and wfair (size-weighted Fair), and :class:`TimedWfair` (a
+"""CJS heuristics: FIFO, Fair (dynamic partition) and wfair (size-weighted Fair), and :class:`WaitGate` (a
 learned scheduler's timing with wfair's placement). numpy only; they read the observation."""
 
 from __future__ import annotations
@@ -110,24 +110,17 @@ class Fair(WeightedFair):
         super().__init__(exponent=0.0, order="deficit")
 
 
-class TimedWfair:
-    """A learned scheduler's *timing* with wfair's *placement*: at each decision ``inner`` (e.g. the
-    distilled student) says whether a free executor goes out now or waits; where it sends one, wfair's
-    choice goes instead — or ``inner``'s own, where wfair would wait. Its waits are kept as they are.
-    ``limit="wfair"`` sends wfair's whole choice (job, stage, limit); ``limit="own"`` only wfair's job and
-    stage, with ``inner``'s limit for that job (``inner`` is asked again with only that stage open).
-
-    Why: the clairvoyant lookahead expert gains on wfair almost only by waiting where wfair acts
-    (``agents.cjs_lookahead``), and the shipped student waits far more than wfair. Replacing what the
-    student sends, not when, takes it from 0.86 s behind wfair on the held-out workloads to 0.60 s ahead
-    (50.30 vs 50.89 s mean JCT, better on 10 of 10; docs/RESULTS.md); wfair's job and stage alone, the
-    student's limits kept, give almost all of that on the probe seeds (51.82 against 51.70 s; the student
-    53.00, wfair 52.08). ``inner`` needs ``act`` (and ``act_list`` for batched evaluation: then this has
-    one too)."""
+class WaitGate:
+    """A wait gate over wfair: ``inner`` (e.g. a distilled student) decides *when* a free executor goes out
+    (its waits are kept as they are); where it sends one, wfair decides *where* — or ``inner``'s own choice
+    stands, where wfair would wait. ``limit="wfair"`` sends wfair's whole choice (job, stage, limit);
+    ``limit="own"`` only wfair's job and stage, with ``inner``'s limit for that job (``inner`` is asked
+    again with only that stage open). ``inner`` needs ``act`` (and ``act_list`` for batched evaluation:
+    then this has one too)."""
 
     def __init__(self, inner, name: str | None = None, limit: str = "wfair"):
         if limit not in ("wfair", "own"):
-            raise ValueError(f"TimedWfair(limit={limit!r}): use 'wfair' or 'own'")
+            raise ValueError(f"WaitGate(limit={limit!r}): use 'wfair' or 'own'")
         self.inner, self.rule, self.limit = inner, WeightedFair(), limit
         self.name = name or getattr(inner, "name", "policy") + ("+wfair" if limit == "wfair" else "+wfair-slot")
         if hasattr(inner, "act_list"):

@@ -20,7 +20,7 @@ networking head picks the stage and its parallelism):
   starts from a scheduler that already beats Fair and adapts the LLM to improve on it.
 
 The forward contract is :class:`agents.cjs_gnn.DecimaGNN`'s (masked stage logits (B, J·S + 1), limit
-logits (B, J, E)), so :class:`agents.cjs_gnn.GNNScheduler`, the lockstep rollouts and the DAgger
+logits (B, J, E)), so :class:`agents.cjs_gnn.ModelScheduler`, the lockstep rollouts and the DAgger
 trainer serve all three schedulers.
 
 Deviations from NetLLM, stated: no return-to-go token and no window of earlier decisions — the
@@ -35,20 +35,19 @@ with DAgger relabelling (``distill.cjs``) rather than return-conditioned.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoint import read_checkpoint, write_checkpoint
+from .checkpoint import PRETRAINED_DIR, CheckpointError, load_weights, read_checkpoint, read_meta, write_checkpoint
 from .cjs import WFAIR_EXPONENT
 from .cjs_gnn import DAGEncoder, _mlp
-from .student import HybridShape, OneShotFusion
+from .hybrid import FusedInference, HybridShape
 
-PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_cjs"
-PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_cjs"
+PRETRAINED_TEACHER = PRETRAINED_DIR / "teacher_cjs"
+PRETRAINED_STUDENT = PRETRAINED_DIR / "student_cjs"
 
 
 @dataclass(frozen=True)
@@ -213,10 +212,10 @@ class CJSTeacher(nn.Module):
         return trained_tensors(self)
 
 
-class CJSStudent(OneShotFusion, nn.Module):
+class CJSStudent(FusedInference, nn.Module):
     def __init__(self, cfg: CJSStudentConfig):
         super().__init__()
-        from .student import HybridBackbone
+        from .hybrid import HybridBackbone
 
         self.cfg = cfg
         self.backbone = HybridBackbone(cfg.backbone())
@@ -251,26 +250,25 @@ def save_cjs(model: nn.Module, folder: str | Path, extra: dict) -> Path:
 
 def load_cjs(folder: str | Path, device: str = "cpu", backbone: nn.Module | None = None):
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: no CJS checkpoint; train one with `python -m distill.cjs`")
-    kind = json.loads((folder / "config.json").read_text()).get("model")
+    kind = read_meta(folder, "python -m distill.cjs teacher|student").get("model")
     if kind == "cjs-teacher":
         from .teacher import load_trained
 
-        weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig, "python -m distill.cjs --role teacher",
-                                             weights="adapter.safetensors")
+        weights, cfg, meta = read_checkpoint(folder, CJSTeacherConfig, "python -m distill.cjs teacher",
+                                             weights="adapter.safetensors", kind=kind, task="cjs")
         model = CJSTeacher(cfg, backbone)
         load_trained(model, weights, folder)
     elif kind == "cjs-student":
-        weights, cfg, meta = read_checkpoint(folder, CJSStudentConfig, "python -m distill.cjs --role student")
+        weights, cfg, meta = read_checkpoint(folder, CJSStudentConfig, "python -m distill.cjs student", kind=kind,
+                                             task="cjs")
         model = CJSStudent(cfg)
-        model.load_state_dict({k: v.float() for k, v in weights.items()})
+        load_weights(model, {k: v.float() for k, v in weights.items()}, folder)
     elif kind == "decima-gnn":  # the reference scheduler, so the same evaluation can score it
         from .cjs_gnn import load_checkpoint
 
         model, meta = load_checkpoint(folder)
     else:
-        raise ValueError(f"{folder}/config.json: model {kind!r} is not a CJS teacher, student or Decima GNN")
+        raise CheckpointError(f"{folder}/config.json: model {kind!r} is not a CJS teacher, student or Decima GNN")
     return model.to(device).eval(), meta
 
 
@@ -283,7 +281,7 @@ def for_inference(model: nn.Module) -> nn.Module:
     (:meth:`CJSStudent.fuse`; float32 products as PyTorch's). The merged model has no LoRA tensors: do not
     save it."""
     if isinstance(model, CJSStudent):
-        from .student_kernels import available
+        from .hybrid.kernels import available
 
         device = next(model.parameters()).device
         if device.type == "cuda" and available(device):

@@ -27,6 +27,7 @@ from torch import nn
 from traces.atomic import staged_dir
 
 from .base import BatchPolicy
+from .checkpoint import CheckpointError, check_finite, check_weights, file_sha256, provenance, read_meta
 
 
 class PensieveExtractor(BaseFeaturesExtractor):
@@ -165,9 +166,10 @@ def save_sb3(model, folder: str | Path, policy_kwargs: dict, extra: dict) -> Pat
         kwargs["features_extractor_class"] = kwargs["features_extractor_class"].__name__
     config = {"model": "sb3", "algo": type(model).__name__, "policy": type(model.policy).__name__,
               "policy_kwargs": kwargs, "observation_space": _space_spec(model.observation_space),
-              "action_space": _space_spec(model.action_space), **extra}
+              "action_space": _space_spec(model.action_space), **extra, **provenance()}
     with staged_dir(folder) as tmp:
         save_model(model.policy, str(tmp / "policy.safetensors"))  # de-duplicates the shared extractor
+        config["weights_sha256"] = file_sha256(tmp / "policy.safetensors")
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=float) + "\n")
     return Path(folder)
 
@@ -179,18 +181,27 @@ def load_sb3(folder: str | Path, device: str = "cpu"):
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: no SB3 checkpoint; train one with `python -m agents.train_rl`")
-    config = json.loads((folder / "config.json").read_text())
-    kwargs = dict(config["policy_kwargs"])
-    if "features_extractor_class" in kwargs:
-        name = kwargs["features_extractor_class"]
-        if name not in _extractors():
-            raise ValueError(f"{folder}/config.json: unknown features extractor {name!r}")
-        kwargs["features_extractor_class"] = _extractors()[name]
-    policy = ActorCriticPolicy(_space(config["observation_space"]), _space(config["action_space"]),
-                               lambda _: 0.0, **kwargs)
-    load_model(policy, str(folder / "policy.safetensors"))
+    config = read_meta(folder, "python -m distill.abr ppo")
+    if config.get("model") != "sb3":
+        raise CheckpointError(f"{folder}: holds a {config.get('model')!r} checkpoint, expected an SB3 policy ('sb3')")
+    check_weights(folder, config, "policy.safetensors")
+    try:
+        kwargs = dict(config["policy_kwargs"])
+        if "features_extractor_class" in kwargs:
+            name = kwargs["features_extractor_class"]
+            if name not in _extractors():
+                raise CheckpointError(f"{folder}/config.json: unknown features extractor {name!r}")
+            kwargs["features_extractor_class"] = _extractors()[name]
+        policy = ActorCriticPolicy(_space(config["observation_space"]), _space(config["action_space"]),
+                                   lambda _: 0.0, **kwargs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder}/config.json: not an SB3 policy description ({type(exc).__name__}: {exc})") \
+            from None
+    try:
+        load_model(policy, str(folder / "policy.safetensors"))
+    except Exception as exc:  # missing, corrupt or mismatched weights
+        raise CheckpointError(f"{folder}/policy.safetensors: does not load into the policy ({exc})") from None
+    check_finite(folder, policy.state_dict())
     return policy.to(device).eval(), config
 
 
@@ -216,7 +227,7 @@ class SB3CJSPolicy(BatchPolicy):
 
 # ------------------------------------------------------------- the distilled student inside SB3
 
-def _episode_inputs(obs: torch.Tensor, levels: int, history: int = 6):
+def episode_inputs(obs: torch.Tensor, levels: int, history: int = 6):
     """``ABREpisodeObs`` batch (B, T, 6·H + 3) -> (states (B, T, 6, H), prev (B, T), timesteps (B, T),
     current index (B,))."""
     B, T, width = obs.shape
@@ -234,7 +245,7 @@ class StudentExtractor(BaseFeaturesExtractor):
     the whole episode so far in one causal pass, features = the backbone output at the current decision.
     Build with ``policy_kwargs=dict(features_extractor_class=StudentExtractor,
     features_extractor_kwargs=dict(student=FOLDER), net_arch=dict(pi=[], vf=[64]))`` and then
-    :func:`init_action_net_from_student`, so the untrained PPO policy *is* the distilled student."""
+    :func:`distill.rl.init_action_net_from_student`, so the untrained PPO policy *is* the distilled student."""
 
     def __init__(self, observation_space: gym.spaces.Box, student: str):
         from .student import load_student
@@ -248,73 +259,10 @@ class StudentExtractor(BaseFeaturesExtractor):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         cfg = self.student.cfg
-        states, prev, t, current = _episode_inputs(obs, cfg.levels, cfg.history)
+        states, prev, t, current = episode_inputs(obs, cfg.levels, cfg.history)
         returns = torch.zeros(prev.shape, dtype=obs.dtype, device=obs.device)
         h = self.student.backbone(self.student.tokens(returns, states, prev, t))  # (B, T, d)
         return h[torch.arange(len(h), device=h.device), current]
-
-
-def init_action_net_from_student(model) -> None:
-    """Copy the student's head into the PPO policy's action net (same shapes: d_model -> levels)."""
-    ext = model.policy.pi_features_extractor if not model.policy.share_features_extractor else model.policy.features_extractor
-    with torch.no_grad():
-        model.policy.action_net.weight.copy_(ext.student.head.weight)
-        model.policy.action_net.bias.copy_(ext.student.head.bias)
-
-
-def teacher_episode_logits(teacher, obs: torch.Tensor) -> torch.Tensor:
-    """The teacher's logits at the current decision of each ``ABREpisodeObs`` row (its own window of
-    the last ``W`` decisions; returns-to-go zero as for a teacher trained with condition 'none')."""
-    cfg = teacher.cfg
-    states, prev, t, current = _episode_inputs(obs, cfg.levels, cfg.history)
-    B, W = obs.shape[0], cfg.window
-    idx = current[:, None] + torch.arange(-W + 1, 1, device=obs.device)[None]  # (B, W)
-    valid = idx >= 0
-    idx = idx.clamp(min=0)
-    take = lambda x: torch.gather(x, 1, idx.view(B, W, *([1] * (x.dim() - 2))).expand(B, W, *x.shape[2:]))  # noqa: E731
-    # the teacher's action token at step k is the level chosen at k = the student's "previous" at k + 1
-    nxt = torch.cat([prev[:, 1:], torch.full_like(prev[:, :1], cfg.levels)], 1)
-    actions = torch.where(valid, take(nxt), torch.full_like(idx, cfg.levels))
-    actions[:, -1] = cfg.levels  # not chosen yet
-    states_w = take(states) * valid[..., None, None]
-    times = torch.where(valid, take(t), torch.zeros_like(idx))
-    returns = torch.zeros(B, W, dtype=obs.dtype, device=obs.device)
-    return teacher(returns, states_w, actions, times, valid.long())[:, -1]
-
-
-def TeacherKLCallback(teacher_logits_fn, beta: float = 0.5, epochs: int = 1, batch_size: int = 256):
-    """DKO's RL form, online: after each PPO rollout, ``epochs`` passes of
-    ``β·KL(π_teacher(·|s) ‖ π(·|s))`` over the states of that rollout (the policy's own optimizer), so
-    the fine-tuned student stays close to the teacher on the states it visits. Logs ``train/teacher_kl``."""
-    import torch.nn.functional as F
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class _KL(BaseCallback):
-        def _on_step(self) -> bool:
-            return True
-
-        def _on_rollout_end(self) -> None:
-            buf, policy = self.model.rollout_buffer, self.model.policy
-            obs = torch.as_tensor(buf.observations.reshape(-1, *buf.obs_shape), device=policy.device)
-            with torch.no_grad():
-                target = torch.cat([teacher_logits_fn(obs[i:i + batch_size]) for i in range(0, len(obs), batch_size)])
-                target = F.log_softmax(target.float(), -1)
-            total, n = 0.0, 0
-            for _ in range(epochs):
-                for i in torch.randperm(len(obs)).split(batch_size):
-                    logits = policy.get_distribution(obs[i]).distribution.logits
-                    kl = F.kl_div(F.log_softmax(logits, -1), target[i], log_target=True, reduction="batchmean")
-                    policy.optimizer.zero_grad()
-                    (beta * kl).backward()
-                    torch.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
-                    policy.optimizer.step()
-                    total, n = total + float(kl.detach()) * len(i), n + len(i)
-            self.logger.record("train/teacher_kl", total / max(n, 1))
-            self.kl_history.append(total / max(n, 1))
-
-    cb = _KL()
-    cb.kl_history = []  # mean KL of each post-rollout pass, for the run's metrics
-    return cb
 
 
 class SB3EpisodePolicy(BatchPolicy):

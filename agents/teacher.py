@@ -28,10 +28,11 @@ import torch
 from torch import nn
 
 
-from . import PRETRAINED_ABR_TEACHER as PRETRAINED_ABR  # the path lives in the torch-free package root
-from . import SMOLLM2_GGUF
 from .base import BatchPolicy
-from .checkpoint import read_checkpoint, write_checkpoint
+from .checkpoint import PRETRAINED_DIR, CheckpointError, load_weights, read_checkpoint, write_checkpoint
+from .registry import SMOLLM2_GGUF
+
+PRETRAINED_ABR = PRETRAINED_DIR / "teacher_abr"
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ def load_trained(model: nn.Module, weights: dict[str, torch.Tensor], folder) -> 
     """Load a teacher checkpoint's tensors (bf16 on disk) into ``model``; every trained tensor must be there."""
     missing = set(trained_tensors(model)) - set(weights)
     if missing:
-        raise ValueError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
-    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+        raise CheckpointError(f"{folder}: checkpoint lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+    load_weights(model, {k: v.float() for k, v in weights.items()}, folder, strict=False)
 
 
 def pensieve_width(history: int, levels: int, width: int) -> int:
@@ -216,8 +217,8 @@ def save_teacher(model: ABRTeacher, folder: str | Path, extra: dict) -> Path:
 
 def load_teacher(folder: str | Path = PRETRAINED_ABR, backbone: nn.Module | None = None,
                  device: str = "cpu") -> tuple[ABRTeacher, dict]:
-    weights, cfg, meta = read_checkpoint(folder, TeacherConfig, "python -m distill.teacher --env abr",
-                                         weights="adapter.safetensors")
+    weights, cfg, meta = read_checkpoint(folder, TeacherConfig, "python -m distill.abr teacher",
+                                         weights="adapter.safetensors", kind="netllm-teacher", task="abr")
     model = ABRTeacher(cfg, backbone)
     load_trained(model, weights, folder)
     return model.to(device).eval(), meta

@@ -26,11 +26,11 @@ from torch import nn
 from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
 
 from .base import BatchPolicy
-from .checkpoint import read_checkpoint, write_checkpoint
-from .student import HybridShape, OneShotFusion
+from .checkpoint import PRETRAINED_DIR, CheckpointError, load_weights, read_checkpoint, read_meta, write_checkpoint
+from .hybrid import FusedInference, HybridShape
 
-PRETRAINED_TEACHER = Path(__file__).resolve().parent / "pretrained" / "teacher_vp"
-PRETRAINED_STUDENT = Path(__file__).resolve().parent / "pretrained" / "student_vp"
+PRETRAINED_TEACHER = PRETRAINED_DIR / "teacher_vp"
+PRETRAINED_STUDENT = PRETRAINED_DIR / "student_vp"
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,10 @@ class VPTeacher(nn.Module):
         return trained_tensors(self)
 
 
-class VPStudent(OneShotFusion, nn.Module):
+class VPStudent(FusedInference, nn.Module):
     def __init__(self, cfg: VPStudentConfig):
         super().__init__()
-        from .student import HybridBackbone
+        from .hybrid import HybridBackbone
 
         self.cfg = cfg
         self.backbone = HybridBackbone(cfg.backbone())
@@ -132,25 +132,22 @@ def save_vp(model: nn.Module, folder: str | Path, extra: dict) -> Path:
 
 
 def load_vp(folder: str | Path, device: str = "cpu", backbone: nn.Module | None = None):
-    import json
-
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: no VP checkpoint; train one with `python -m distill.vp`")
-    kind = json.loads((folder / "config.json").read_text())["model"]
+    kind = read_meta(folder, "python -m distill.vp teacher|student").get("model")
     if kind == "vp-teacher":
-        weights, cfg, meta = read_checkpoint(folder, VPTeacherConfig, "python -m distill.vp --role teacher",
-                                             weights="adapter.safetensors")
+        weights, cfg, meta = read_checkpoint(folder, VPTeacherConfig, "python -m distill.vp teacher",
+                                             weights="adapter.safetensors", kind=kind, task="vp")
         from .teacher import load_trained
 
         model = VPTeacher(cfg, backbone)
         load_trained(model, weights, folder)
     elif kind == "vp-student":
-        weights, cfg, meta = read_checkpoint(folder, VPStudentConfig, "python -m distill.vp --role student")
+        weights, cfg, meta = read_checkpoint(folder, VPStudentConfig, "python -m distill.vp student", kind=kind,
+                                             task="vp")
         model = VPStudent(cfg)
-        model.load_state_dict({k: v.float() for k, v in weights.items()})
+        load_weights(model, {k: v.float() for k, v in weights.items()}, folder)
     else:
-        raise ValueError(f"{folder}/config.json: model {kind!r} is not a VP teacher or student")
+        raise CheckpointError(f"{folder}/config.json: model {kind!r} is not a VP teacher or student")
     return model.to(device).eval(), meta
 
 
@@ -162,7 +159,7 @@ class VPModelPolicy(BatchPolicy):
     def __init__(self, model: nn.Module, name: str, device: str = "cpu", fused: bool | None = None):
         self.model, self.name, self.device = model, name, device
         if isinstance(model, VPStudent):
-            from .student_kernels import available
+            from .hybrid.kernels import available
 
             model.fuse(available(device) and torch.device(device).type == "cuda" if fused is None else bool(fused))
 

@@ -3,18 +3,15 @@
 After TRACK (Rondón et al., TPAMI 2021) without its saliency branch: the encoder reads the history
 as offsets from the last sample and per-step displacements; the decoder unrolls 20 steps, each
 predicting the next displacement from the previous one. Angles are yaw-unwrapped before and wrapped
-after. Trained on NetLLM's Jin2022 train split with early stopping on the valid split:
-
-    python -m agents.vp_track --out agents/pretrained/vp_track          # full budget, CPU ~minutes
-    python -m agents.vp_track --epochs 1 --hidden 16 --out /tmp/t        # smoke test
+after. Trained on NetLLM's Jin2022 train split with early stopping on the valid split
+(:mod:`distill.vp_track`, ``python -m distill.vp track``).
 
 Checkpoint: ``model.safetensors`` + ``config.json`` (architecture, data, metrics, code version).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +21,9 @@ from torch import nn
 from traces.viewport import FUTURE, HISTORY, unwrap_yaw, wrap_deg
 
 from .base import BatchPolicy
-from .checkpoint import parse_dataclass_args, read_checkpoint, write_checkpoint
+from .checkpoint import PRETRAINED_DIR, load_weights, read_checkpoint, write_checkpoint
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "vp_track"
+PRETRAINED = PRETRAINED_DIR / "vp_track"
 
 
 @dataclass(frozen=True)
@@ -82,9 +79,9 @@ def save_checkpoint(model: TrackLSTM, folder: str | Path, extra: dict) -> Path:
 
 
 def load_checkpoint(folder: str | Path = PRETRAINED) -> tuple[TrackLSTM, dict]:
-    tensors, cfg, meta = read_checkpoint(folder, TrackConfig, "python -m agents.vp_track --out DIR")
+    tensors, cfg, meta = read_checkpoint(folder, TrackConfig, "python -m distill.vp track --out DIR", kind="track-lstm")
     model = TrackLSTM(cfg)
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, folder)
     model.eval()
     return model, meta
 
@@ -99,88 +96,3 @@ class TrackVP(BatchPolicy):
 
     def act_batch(self, obs, info=None):
         return predict_degrees(self.model, np.asarray(obs, dtype=np.float64)[..., 1:]).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------------- training
-
-@dataclass
-class Args:
-    out: str = "agents/pretrained/vp_track"  # checkpoint folder
-    epochs: int = 60  # upper bound; early stopping usually ends sooner
-    patience: int = 6  # epochs without a better valid MAE before stopping
-    batch_size: int = 256
-    lr: float = 1e-3
-    hidden: int = 128
-    layers: int = 2
-    seed: int = 0
-    threads: int = 0  # torch CPU threads (0 = torch's default)
-
-
-def _targets(windows) -> tuple[np.ndarray, np.ndarray]:
-    """Unwrap history+future jointly; return (history, future offsets from the last history sample)."""
-    seq = unwrap_yaw(np.concatenate([windows.history, windows.future], axis=1))
-    h = windows.history.shape[1]
-    return seq[:, :h], seq[:, h:] - seq[:, h - 1:h]
-
-
-def train(args: Args, train_w, valid_w, log=print) -> tuple[TrackLSTM, dict]:
-    from envs.vp import mae
-
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    model = TrackLSTM(TrackConfig(hidden=args.hidden, layers=args.layers))
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    xh, yo = _targets(train_w)
-    xh_t, yo_t = torch.as_tensor(xh, dtype=torch.float32), torch.as_tensor(yo, dtype=torch.float32)
-    best, best_state, bad, history = np.inf, None, 0, []
-    t0 = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = rng.permutation(len(xh))
-        total = 0.0
-        for i in range(0, len(perm), args.batch_size):
-            idx = torch.as_tensor(perm[i:i + args.batch_size])
-            loss = (model(xh_t[idx]) - yo_t[idx]).abs().mean()  # L1 in degrees: the metric we report
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        valid_mae = mae(predict_degrees(model, valid_w.history), valid_w.future)
-        history.append({"epoch": epoch + 1, "train_l1": total / len(perm), "valid_mae": valid_mae})
-        log(f"epoch {epoch + 1:3d}  train L1 {total / len(perm):7.3f}°  valid MAE {valid_mae:7.3f}°")
-        if valid_mae < best - 1e-4:
-            best, bad = valid_mae, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= args.patience:
-                break
-    model.load_state_dict(best_state)
-    return model, {"valid_mae": best, "epochs_run": len(history), "train_seconds": time.perf_counter() - t0,
-                   "history": history}
-
-
-def main(argv=None) -> None:
-    args = parse_dataclass_args(Args, argv, "python -m agents.vp_track", __doc__)
-    from traces.viewport import load_jin2022_split, make_windows
-
-    train_w = make_windows(load_jin2022_split("train"))
-    valid_w = make_windows(load_jin2022_split("valid"))
-    model, metrics = train(args, train_w, valid_w)
-    from envs.vp import mae
-
-    test_w = make_windows(load_jin2022_split("test"))
-    metrics["test_mae"] = mae(predict_degrees(model, test_w.history), test_w.future)
-    from distill.pool import _code_version
-
-    path = save_checkpoint(model, args.out, {"data": "jin2022 (NetLLM split)", "args": asdict(args),
-                                             "metrics": metrics, "code_version": _code_version(),
-                                             "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-    print(f"wrote {path}: valid MAE {metrics['valid_mae']:.3f}°, test MAE {metrics['test_mae']:.3f}° "
-          f"({metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,22 +1,27 @@
-"""Experience pools, teacher adaptation and student distillation (torch lives here)."""
+"""All learning: experience pools, RL baselines, imitation / DAgger / REINFORCE, teacher adaptation and
+student distillation. One entry point per task, one subcommand per thing it trains::
+
+    python -m distill.abr  pool | ppo | teacher | student  [--help]
+    python -m distill.vp   track | teacher | student       [--help]
+    python -m distill.cjs  pool | gnn | ppo | teacher | student  [--help]
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-# ``python -m distill.teacher|student --env NAME ...`` hands these tasks to their own trainer module
-ENV_TRAINERS = {"vp": "distill.vp", "cjs": "distill.cjs"}
 
-
-def forward_env(role: str, argv: list[str] | None) -> bool:
-    """If ``argv`` names an ``--env`` with its own trainer (:data:`ENV_TRAINERS`), run that trainer's
-    ``main(["--role", role, ...])`` without the ``--env`` flag and return True; else return False."""
+def dispatch(task: str, commands: dict[str, tuple[str, str, dict]], argv: list[str] | None = None) -> None:
+    """``python -m distill.<task> COMMAND [ARGS...]``: run ``commands[COMMAND]`` = (module, what it
+    trains, keyword arguments for the module's ``main``) on the remaining arguments."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for i, a in enumerate(argv):
-        env = argv[i + 1] if a == "--env" and i + 1 < len(argv) else a.removeprefix("--env=") if a.startswith("--env=") else None
-        if env in ENV_TRAINERS:
-            rest = argv[:i] + argv[i + (1 if "=" in a else 2):]
-            importlib.import_module(ENV_TRAINERS[env]).main(["--role", role, *rest])
-            return True
-    return False
+    usage = f"usage: python -m distill.{task} {{{','.join(commands)}}} [ARGS...]"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage + "\n\n" + "\n".join(f"  {name:<8} {what}" for name, (_, what, _) in commands.items()))
+        return
+    if argv[0] not in commands:
+        print(f"{usage}\npython -m distill.{task}: error: unknown command {argv[0]!r}", file=sys.stderr)
+        raise SystemExit(2)
+    module, _, kwargs = commands[argv[0]]
+    importlib.import_module(module).main(argv[1:], **kwargs)

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import torch
 
-from agents.student import ABRStudent, AttentionMixer, MambaMixer
+from agents.hybrid import AttentionMixer, MambaMixer
+from agents.student import ABRStudent
 
 
 def _weight(module) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Data-parallel training under ``torchrun`` with no code change beyond the launcher.
 
-    torchrun --standalone --nproc_per_node 2 -m distill.student --env abr ...   # 2 GPUs (NCCL) or 2 CPU procs (gloo)
+    torchrun --standalone --nproc_per_node 2 -m distill.abr_student --env abr ...   # 2 GPUs (NCCL) or 2 CPU procs (gloo)
 
 When ``WORLD_SIZE`` > 1 the trainers initialise the process group (NCCL on CUDA, gloo on CPU), put
 each rank on ``cuda:LOCAL_RANK``, wrap the model in ``DistributedDataParallel`` and draw the *global*

@@ -10,7 +10,7 @@ its inputs to the level logits (encoder, backbone, head), weights random, shapes
 * ``student`` — the default :class:`agents.student.ABRStudent` (10 Mamba-2 + 2 attention layers,
   d 256), one recurrent step per decision, state carried in place, by up to four implementations
   (``--student-paths``): ``torch`` (the PyTorch ``step``), ``compiled`` (the same under
-  ``torch.compile``), ``fused`` (:mod:`agents.student_kernels`: two Triton kernels per layer) and
+  ``torch.compile``), ``fused`` (:mod:`agents.hybrid.kernels`: two Triton kernels per layer) and
   ``fused-compiled`` (those kernels; embedding and head under ``torch.compile``).
   On CUDA each is captured in a CUDA graph (``cuda-graph`` in the path); ``torch`` also runs eagerly.
 * ``teacher`` — :class:`agents.teacher.ABRTeacher` around a SmolLM2-135M-shaped Llama (LoRA merged,
@@ -40,82 +40,20 @@ import argparse
 import json
 import platform
 import re
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from agents.checkpoint import provenance
+from evaluation.timing import _compile, _guard, _runner, _summary, _time, bench_forward, param_bytes
 from traces.atomic import write_text_atomic
+from traces.errors import run_cli
 
 EPISODE = 48  # ABR decisions per episode (49 chunks of video1 minus the first)
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(fn, device, iters: int, warmup: int = 3, stage=None) -> list[float]:
-    """Latency of ``fn(i)`` per call; ``stage(i)`` (writing the next inputs) runs before the clock starts,
-    so that every model is timed on its forward alone (the teacher's inputs are staged the same way)."""
-    for _ in range(warmup):
-        if stage is not None:
-            stage(0)
-        fn(0)
-    _sync(device)
-    out = []
-    for i in range(iters):
-        if stage is not None:
-            stage(i)
-            _sync(device)
-        t0 = time.perf_counter()
-        fn(i)
-        _sync(device)
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def _summary(lat: list[float], batch: int) -> dict:
-    lat_ms = np.asarray(lat) * 1e3
-    med = float(np.median(lat_ms))
-    return {"batch": batch, "latency_ms_median": med, "latency_ms_p99": float(np.percentile(lat_ms, 99)),
-            "decisions_per_s": batch / (med / 1e3), "samples": len(lat)}
-
-
-def _graph(fn, device):
-    """Capture ``fn()`` (static inputs/outputs, in-place state) in a CUDA graph; returns replay."""
-    stream = torch.cuda.Stream(device)
-    stream.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream(device).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = fn()
-    return graph.replay, out
-
-
-def _runner(fn, device, use_graph: bool, eager: str):
-    """``fn`` captured in a CUDA graph when asked and possible, else ``fn`` itself; and the path that
-    will run (a failed capture is reported, and the benchmark goes on eagerly)."""
-    if not use_graph:
-        return fn, eager
-    try:
-        replay, _ = _graph(fn, device)
-        return replay, f"cuda-graph{eager.removeprefix('eager')}"
-    except Exception as err:  # noqa: BLE001 - report the fallback, keep benchmarking
-        return fn, f"{eager} (graph capture failed: {type(err).__name__}: {str(err)[:200]})"
-
-
 def _obs(batch, device, dtype, history=6):
     return torch.rand(batch, 6, history, device=device, dtype=dtype)
-
-
-def _compile(fn):
-    """``torch.compile`` without its own CUDA graphs (the caller captures one around the call)."""
-    return torch.compile(fn, dynamic=False)  # default mode: fusion, no autotuning, no CUDA graphs of its own
 
 
 def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int = EPISODE,
@@ -123,7 +61,7 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     """Median/p99 over ``EPISODE`` decisions; with ``horizon`` > EPISODE the episode first runs
     ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1)).
     ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile), ``fused``
-    (Triton kernels, :class:`agents.student_kernels.FusedStep`) or ``fused-compiled`` (those kernels,
+    (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`) or ``fused-compiled`` (those kernels,
     with the token embedding and head under torch.compile); the fused ones at their fastest of 2/4/8
     warps per program × output blocks of 16/32 rows (``impl@warps@block`` runs one setting)."""
     from agents.student import ABRStudent
@@ -142,7 +80,7 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
            "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
            "keep": torch.ones(batch, device=device, dtype=dtype)}
     if "@" in impl:
-        from agents.student_kernels import FusedStep
+        from agents.hybrid.kernels import FusedStep
 
         name, warps, block_out = impl.split("@")
         fused = FusedStep(model, batch, num_warps=int(warps), block_out=int(block_out),
@@ -243,37 +181,13 @@ def bench_teacher_kv(model, batch: int, device, dtype, context: int, iters: int 
     return {**_summary(lat, batch), "path": "eager (sdpa, DynamicCache)", "context_decisions": context}
 
 
-def _guard(fn, *args, **kwargs) -> dict:
-    """Run one measurement; a failure (e.g. a compiler error) becomes a reported row, not a crash."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as err:  # noqa: BLE001 - report and go on with the other rows
-        b = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("batch", 0)
-        return {"batch": b, "failed": f"{type(err).__name__}: {str(err)[:300]}", "decisions_per_s": 0.0,
-                "latency_ms_median": float("nan"), "latency_ms_p99": float("nan"), "path": "failed"}
-
-
-def bench_forward(model, inputs, batch: int, device, use_graph: bool, compiled: bool) -> dict:
-    """One-shot forward of ``model`` on ``inputs`` (a tensor or a dict of them) for a batch: VP's
-    prediction, CJS's scheduling decision. CUDA-graph captured when asked, optionally compiled."""
-    core = _compile(model) if compiled else model
-
-    def forward():
-        return core(inputs)
-
-    with torch.no_grad():
-        run, path = _runner(forward, device, use_graph, "eager (compiled)" if compiled else "eager")
-        lat = _time(lambda i: run(), device, iters=EPISODE)
-    return {**_summary(lat, batch), "path": path}
-
-
 def run_one_shot(task: str, models: dict, make_inputs, args, device, dtype, use_graph: bool,
                  batches: list[int]) -> dict:
     """Time each model of ``models`` (name -> builder on ``device``; the first is the student, the
     second the teacher) at every batch size, plain and (with ``--compile-vp``) compiled; parameter
     bytes, and the student/teacher throughput (best path against best path) and storage ratios."""
-    from agents.student import count_parameters
-    from agents.student_kernels import available
+    from agents.hybrid import count_parameters
+    from agents.hybrid.kernels import available
 
     out = {}
     for name, build in models.items():
@@ -358,12 +272,9 @@ def run_cjs(args, device, dtype, use_graph: bool, batches: list[int]) -> dict:
     return out
 
 
-def param_bytes(model: torch.nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in model.parameters())
-
-
 def run(args) -> dict:
-    from agents.student import PRETRAINED_ABR, ABRStudent, StudentConfig, count_parameters
+    from agents.hybrid import count_parameters
+    from agents.student import PRETRAINED_ABR, ABRStudent, StudentConfig
 
     device = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}[args.dtype]
@@ -372,11 +283,9 @@ def run(args) -> dict:
     horizons = [int(h) for h in args.horizons.split(",")]
     scfg = StudentConfig() if not args.tiny else StudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-              "dtype": args.dtype, "torch": torch.__version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "dtype": args.dtype, "torch": torch.__version__, **provenance(),
               "episode_decisions": EPISODE, "models": {}}
-    from distill.pool import _code_version
 
-    result["code_version"] = _code_version()
     tasks = set(args.tasks.split(","))
     if "vp" in tasks:
         result["vp"] = run_vp(args, device, dtype, use_graph, batches)
@@ -399,7 +308,7 @@ def run(args) -> dict:
     bad = set(impls) - {"torch", "compiled", "fused", "fused-compiled"}
     if bad:
         raise SystemExit(f"--student-paths: unknown {sorted(bad)}; use torch, compiled, fused, fused-compiled")
-    from agents.student_kernels import available
+    from agents.hybrid.kernels import available
 
     if not available(device) and any(i.startswith("fused") for i in impls):
         print("student fused paths skipped: they need triton and a CUDA device", flush=True)
@@ -570,4 +479,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

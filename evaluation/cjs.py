@@ -33,12 +33,12 @@ def evaluate_cjs(policy, seeds=HELD_OUT_SEEDS, config: CJSConfig = CJSConfig(), 
     """``policy`` on each seed's workload; ``progress(n)`` counts finished workloads, ``on_done(seed, jct_s,
     makespan_s, decisions)`` hands over each one as it finishes."""
     if hasattr(policy, "act_list") and env is None:  # a batched scheduler: every seed side by side
-        from agents.cjs_gnn import lockstep
+        from .rollout import batched_rollout
 
         policy.reset(seed=int(seeds[0]))
         done = None if on_done is None else \
             (lambda i, t: on_done(int(seeds[i]), t["jct_s"], t["makespan_s"], t["decisions"]))
-        trajs = lockstep([CJSEnv(config) for _ in seeds], seeds, policy, record=False, on_done=done)
+        trajs = batched_rollout([CJSEnv(config) for _ in seeds], seeds, policy, record=False, on_done=done)
         if progress is not None:
             progress(len(seeds))
         return CJSRun(getattr(policy, "name", type(policy).__name__), list(seeds), [t["jct_s"] for t in trajs],

@@ -3,7 +3,7 @@
     python -m evaluation.compare --env abr --ray            # a local Ray cluster on this machine
     python -m evaluation.compare --env abr --ray auto       # the cluster this node belongs to
     python -m evaluation.compare --env cjs --ray ray://head:10001 --workers 64
-    python -m distill.pool --policy robustmpc,bba --ray     # pools too
+    python -m distill.abr pool --policy robustmpc,bba --ray     # pools too
 
 Each task builds its own agent (by name) and evaluates a contiguous shard; the driver concatenates
 the shards in trace (or seed) order. Every trace / seed is evaluated exactly as in the single-process
@@ -40,10 +40,10 @@ def _shards(n: int, k: int) -> list[np.ndarray]:
 
 
 def _abr_task(name, traces, video, start_index, keep_obs, history):
-    from agents import make_abr_agent
+    from agents import make_agent
     from evaluation.abr import evaluate_abr
 
-    return evaluate_abr(make_abr_agent(name, video, traces), traces, video, history=history, start_index=start_index,
+    return evaluate_abr(make_agent("abr", name, video=video, traces=traces), traces, video, history=history, start_index=start_index,
                         keep_obs=keep_obs)
 
 
@@ -63,10 +63,10 @@ def evaluate_abr_ray(name: str, traces, video, address: str | None = None, worke
 
 
 def _cjs_task(name, seeds, config):
-    from agents import make_cjs_agent
+    from agents import make_agent
     from evaluation.cjs import evaluate_cjs
 
-    return evaluate_cjs(make_cjs_agent(name), seeds, config)
+    return evaluate_cjs(make_agent("cjs", name), seeds, config)
 
 
 def evaluate_cjs_ray(name: str, seeds, config, address: str | None = None, workers: int | None = None):

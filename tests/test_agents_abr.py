@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from agents import ABR_AGENTS, Policy, make_abr_agent
+from agents import agent_names, Policy, make_agent
 from agents.abr import BBA, MPCNetLLM, RobustMPC
 from envs.abr import ABREnv
 from evaluation.abr import evaluate_abr
@@ -85,9 +85,9 @@ def test_mpc_netllm_plans_move_one_level(video1):
     assert set(plans[valid[0], 0]) == {0, 1} and set(plans[valid[1], 0]) == {4, 5}
 
 
-@pytest.mark.parametrize("name", [a for a in ABR_AGENTS if a != "teacher"])  # teacher: tests/test_teacher.py
+@pytest.mark.parametrize("name", [a for a in agent_names("abr") if a != "teacher"])  # teacher: tests/test_teacher.py
 def test_act_equals_act_batch_and_protocol(fcc_test, video1, name):
-    single, batched = make_abr_agent(name, video1, fcc_test), make_abr_agent(name, video1, fcc_test)
+    single, batched = make_agent("abr", name, video=video1, traces=fcc_test), make_agent("abr", name, video=video1, traces=fcc_test)
     assert isinstance(single, Policy)
     env = ABREnv(fcc_test, video1, mode="test")
     obs, info = env.reset(options={"trace_index": 5})
@@ -101,7 +101,7 @@ def test_act_equals_act_batch_and_protocol(fcc_test, video1, name):
 
 def test_headline_numbers_on_fcc_test(fcc_test, video1):
     """BBA ≈ 0.76 (pensieve-ppo's simulator gives 0.76–0.77), RobustMPC ≈ 1.00, NetLLM's MPC ≈ 0.85–0.88."""
-    q = {n: evaluate_abr(make_abr_agent(n, video1), fcc_test, video1).summary()["qoe"] for n in ("bba", "robustmpc", "mpc-netllm")}
+    q = {n: evaluate_abr(make_agent("abr", n, video=video1), fcc_test, video1).summary()["qoe"] for n in ("bba", "robustmpc", "mpc-netllm")}
     assert 0.755 <= q["bba"] <= 0.775
     assert 0.98 <= q["robustmpc"] <= 1.03
     assert 0.84 <= q["mpc-netllm"] <= 0.90
@@ -109,8 +109,8 @@ def test_headline_numbers_on_fcc_test(fcc_test, video1):
 
 
 def test_evaluation_equals_single_env_rollout(fcc_test, video1):
-    run = evaluate_abr(make_abr_agent("robustmpc", video1), fcc_test.subset(np.arange(6)), video1)
-    agent = make_abr_agent("robustmpc", video1)
+    run = evaluate_abr(make_agent("abr", "robustmpc", video=video1), fcc_test.subset(np.arange(6)), video1)
+    agent = make_agent("abr", "robustmpc", video=video1)
     env = ABREnv(fcc_test.subset(np.arange(6)), video1, mode="test")
     for i in range(6):
         obs, info = env.reset(options={"trace_index": i})

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.cjs_gnn import Args, DecimaGNN, GNNConfig, GNNScheduler, action_logp, load_checkpoint, save_checkpoint, \
-    to_tensors, train, trim
+from agents.cjs_gnn import DecimaGNN, GNNConfig, ModelScheduler, load_checkpoint, save_checkpoint, to_tensors, trim
+from distill.cjs_imitation import GNNTraining as Args
+from distill.cjs_imitation import action_logp, train
 from envs.cjs import CJSConfig, CJSEnv
 
 SMALL = CJSConfig(num_jobs=6)
@@ -30,7 +31,7 @@ def test_forward_masks_and_trimming(data_root):
 
 def test_sampled_actions_are_valid_and_scored(data_root):
     env = CJSEnv(SMALL)
-    pol = GNNScheduler(model=DecimaGNN(GNNConfig(hidden=8)), greedy=False, seed=1)
+    pol = ModelScheduler(model=DecimaGNN(GNNConfig(hidden=8)), greedy=False, seed=1)
     obs, info = env.reset(seed=1)
     term = False
     while not term:
@@ -52,18 +53,18 @@ def test_tiny_training_and_round_trip(tmp_path, data_root):
     loaded, meta = load_checkpoint(tmp_path / "gnn")
     env = CJSEnv(SMALL)
     obs, info = env.reset(seed=5)
-    a = GNNScheduler(model=model).act(obs, info)
-    b = GNNScheduler(tmp_path / "gnn").act(obs, info)
+    a = ModelScheduler(model=model).act(obs, info)
+    b = ModelScheduler(tmp_path / "gnn").act(obs, info)
     assert np.array_equal(a, b)
 
 
 def test_shipped_gnn_schedules_deterministically(data_root):
-    from agents import make_cjs_agent
+    from agents import make_agent
     from evaluation.cjs import evaluate_cjs
 
     cfg = CJSConfig(num_jobs=8)
-    a = evaluate_cjs(make_cjs_agent("gnn"), seeds=[1000, 1001], config=cfg)
-    b = evaluate_cjs(make_cjs_agent("gnn"), seeds=[1000, 1001], config=cfg)
+    a = evaluate_cjs(make_agent("cjs", "gnn"), seeds=[1000, 1001], config=cfg)
+    b = evaluate_cjs(make_agent("cjs", "gnn"), seeds=[1000, 1001], config=cfg)
     assert a.agent == "gnn" and all(len(j) == 8 for j in a.jct_s)  # every job completes
     for x, y in zip(a.jct_s, b.jct_s):
         np.testing.assert_array_equal(x, y)

@@ -1,5 +1,5 @@
 """CJS teacher / student schedulers and their trainer: padding invariance, batched = single decisions,
-lockstep = serial evaluation, the bucketed decision set, a tiny teacher -> student run and round trip."""
+batched rollouts = serial evaluation, the bucketed decision set, a tiny teacher -> student run and round trip."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents import make_cjs_agent
-from agents.cjs_gnn import DecimaGNN, DecisionSet, GNNConfig, GNNScheduler, _stack, action_logp, lockstep, \
-    pad_stack, to_tensors, trim
+from agents import make_agent
+from agents.cjs_gnn import DecimaGNN, GNNConfig, ModelScheduler, pad_stack, to_tensors, trim
 from agents.cjs_llm import CJSStudent, CJSStudentConfig, CJSTeacher, CJSTeacherConfig, load_cjs
 from envs.cjs import CJSConfig, CJSEnv
+from distill.cjs_imitation import DecisionSet, _stack, action_logp
 from evaluation.cjs import evaluate_cjs
+from evaluation.rollout import batched_rollout
 
 TINY_T = CJSTeacherConfig(backbone="tiny-random", lora_rank=4, hidden=8, rounds=2)
 TINY_S = CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn_heads=2, hidden=8, rounds=2)
@@ -23,7 +24,7 @@ TINY_S = CJSStudentConfig(layers="mma", d_model=32, d_state=16, headdim=16, attn
 def _states(n_jobs=12, seed=3, every=40, steps=400):
     """Trimmed observations of a wfair episode, with different numbers of jobs in the system."""
     env = CJSEnv(CJSConfig(num_jobs=n_jobs))
-    wf = make_cjs_agent("wfair")
+    wf = make_agent("cjs", "wfair")
     obs, info = env.reset(seed=seed)
     out, full, acts = [], [], []
     for i in range(steps):
@@ -61,7 +62,7 @@ def test_rows_do_not_depend_on_their_batch(data_root):
 def test_batched_decisions_equal_single_ones(data_root):
     torch.manual_seed(1)
     _, full, _ = _states()
-    pol = GNNScheduler(model=CJSStudent(TINY_S))
+    pol = ModelScheduler(model=CJSStudent(TINY_S))
     together = pol.act_list(full)
     alone = [pol.act(o) for o in full]
     assert all(np.array_equal(a, b) for a, b in zip(together, alone))
@@ -72,8 +73,8 @@ def test_batched_decisions_equal_single_ones(data_root):
 def test_lockstep_equals_serial_evaluation(data_root):
     torch.manual_seed(2)
     cfg = CJSConfig(num_jobs=2)
-    pol = GNNScheduler(model=DecimaGNN(GNNConfig(hidden=8, rounds=2)))
-    side_by_side = evaluate_cjs(pol, seeds=[7, 8], config=cfg)  # batched scheduler: lockstep
+    pol = ModelScheduler(model=DecimaGNN(GNNConfig(hidden=8, rounds=2)))
+    side_by_side = evaluate_cjs(pol, seeds=[7, 8], config=cfg)  # batched scheduler: side by side
     serial = [evaluate_cjs(pol, seeds=[s], config=cfg, env=CJSEnv(cfg)) for s in (7, 8)]  # env given: serial
     for i in range(2):
         np.testing.assert_allclose(side_by_side.jct_s[i], serial[i].jct_s[0])
@@ -82,12 +83,12 @@ def test_lockstep_equals_serial_evaluation(data_root):
 
 def test_lockstep_dagger_labels_and_cut(data_root):
     envs = [CJSEnv(CJSConfig(num_jobs=3)) for _ in range(2)]
-    wf = make_cjs_agent("wfair")
-    fifo = make_cjs_agent("fifo")
-    trajs = lockstep(envs, [1, 2], fifo, expert=wf, follow=0.0)
+    wf = make_agent("cjs", "wfair")
+    fifo = make_agent("cjs", "fifo")
+    trajs = batched_rollout(envs, [1, 2], fifo, expert=wf, follow=0.0)
     for t in trajs:  # labels are wfair's, on the states FIFO visited
         assert len(t["obs"]) == len(t["acts"]) == t["decisions"] and not t["truncated"]
-    cut = lockstep(envs, [1, 2], fifo, record=False, max_decisions=5)
+    cut = batched_rollout(envs, [1, 2], fifo, record=False, max_decisions=5)
     assert all(t["truncated"] and t["decisions"] == 5 for t in cut)
 
 
@@ -106,7 +107,7 @@ def test_decision_set_keeps_every_decision(data_root):
 
 
 def test_tiny_teacher_student_round_trip(tmp_path, data_root):
-    from distill.cjs import Args, evaluate_only, train
+    from distill.cjs_llm import CJSDistillation as Args, evaluate_only, train
 
     common = dict(hidden=8, jobs=2, bc_episodes=1, bc_epochs=1, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
                   val_seeds=1, val_jobs=2, eval_seeds=0, batch_size=64, device="cpu", decision_cap=40, task_init="")
@@ -126,8 +127,8 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
 
         save_cjs(model, tmp_path / f"{folder}2", {})
         again, _ = load_cjs(tmp_path / f"{folder}2")
-        a = GNNScheduler(model=loaded).act_list(full)
-        b = GNNScheduler(model=again).act_list(full)
+        a = ModelScheduler(model=loaded).act_list(full)
+        b = ModelScheduler(model=again).act_list(full)
         assert all(np.array_equal(x, y) for x, y in zip(a, b))
     # a later call continues from the checkpoint (no cloning: straight to validation and DAgger)
     more = Args(**{**vars(s_args), "init_from": str(tmp_path / "s"), "bc_episodes": 0, "out": str(tmp_path / "s3")})
@@ -142,7 +143,7 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
     assert ev["lora_merged"] and sorted(part["finished"]) == ["1000", "1001"]
     assert [part["finished"][str(s)]["mean_jct_s"] for s in (1000, 1001)] == pytest.approx(ev["test"]["per_seed_mean_jct_s"])
     # a held-out run split over processes (disjoint seeds) merges into the run over all seeds
-    from distill.cjs import main, merge_evals
+    from distill.cjs_llm import main, merge_evals
 
     one = evaluate_only(Args(eval_only=str(tmp_path / "s"), eval_seeds=3, eval_jobs=3, device="cpu"), log=lambda *_: None)
     for first, n in ((1000, 2), (1002, 1)):
@@ -164,7 +165,7 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
     (the backbone's reading enters through zeroed projections); CWR from such a teacher keeps it so;
     training then moves the projections off zero (the backbone gets gradients)."""
     from agents.cjs_gnn import save_checkpoint
-    from distill.cjs import Args, _anchor
+    from distill.cjs_llm import CJSDistillation as Args, _anchor
     from distill.cwr import cwr_init_cjs
 
     torch.manual_seed(4)
@@ -202,7 +203,7 @@ def test_anchored_schedulers_start_as_the_gnn(tmp_path, data_root):
         raise AssertionError("a GNN of another width must be refused")
     assert Args().task_init == "agents/pretrained/cjs_gnn"
     # --anchor-lr 0: a DAgger round leaves the GNN's parts as they were and trains the rest
-    from distill.cjs import train
+    from distill.cjs_llm import train
 
     gnn = DecimaGNN(GNNConfig(hidden=8)).eval()  # distill.cjs builds 8 message-passing rounds
     save_checkpoint(gnn, tmp_path / "gnn", {})
@@ -250,35 +251,44 @@ def test_merged_teacher_scores_as_the_adapted_one(data_root):
     assert for_inference(student) is student
 
 
-def test_env_flag_hands_over_to_the_task_trainer(monkeypatch):
-    import distill
-    import distill.cjs
-    import distill.vp
+def test_distill_entry_points_dispatch_their_commands(monkeypatch, capsys):
+    """``python -m distill.<task> COMMAND ...`` hands the rest of the line to that command's module, with
+    the role or task it fixes; an unknown command is one line and exit code 2."""
+    import distill.cjs_llm
+    import distill.rl
+    import distill.vp_llm
+    from distill import abr, cjs, vp
 
     calls = []
-    monkeypatch.setattr(distill.cjs, "main", lambda argv: calls.append(("cjs", argv)))
-    monkeypatch.setattr(distill.vp, "main", lambda argv: calls.append(("vp", argv)))
-    assert distill.forward_env("student", ["--env", "cjs", "--jobs", "5"])
-    assert distill.forward_env("teacher", ["--out", "x", "--env=vp"])
-    assert not distill.forward_env("teacher", ["--env", "abr", "--steps", "3"])
-    assert calls == [("cjs", ["--role", "student", "--jobs", "5"]), ("vp", ["--role", "teacher", "--out", "x"])]
+    monkeypatch.setattr(distill.cjs_llm, "main", lambda argv, role: calls.append(("cjs", role, argv)))
+    monkeypatch.setattr(distill.vp_llm, "main", lambda argv, role: calls.append(("vp", role, argv)))
+    monkeypatch.setattr(distill.rl, "main", lambda argv, env: calls.append(("rl", env, argv)))
+    cjs.main(["student", "--jobs", "5"])
+    vp.main(["teacher", "--out", "x"])
+    abr.main(["ppo", "--timesteps", "3"])
+    assert calls == [("cjs", "student", ["--jobs", "5"]), ("vp", "teacher", ["--out", "x"]),
+                     ("rl", "abr", ["--timesteps", "3"])]
+    with pytest.raises(SystemExit) as exc:
+        cjs.main(["trian"])
+    assert exc.value.code == 2 and "unknown command 'trian'" in capsys.readouterr().err
 
 
 def test_shipped_student_is_a_cjs_agent(data_root):
     """``student`` loads the shipped Mamba scheduler (bf16 checkpoint) and finishes a small workload, as does
     ``student-wfair`` (its timing, wfair's placement); neither is in the CPU default list of
     ``evaluation.compare``."""
-    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, make_cjs_agent
+    from agents import agent_names, default_agents, make_agent
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs
 
+    CJS_AGENTS, CJS_DEFAULT_AGENTS = agent_names("cjs"), [s.name for s in default_agents("cjs", gpu=False)]
     assert "student" in CJS_AGENTS and "student" not in CJS_DEFAULT_AGENTS
-    pol = make_cjs_agent("student")
+    pol = make_agent("cjs", "student")
     assert pol.name == "student" and type(pol.model).__name__ == "CJSStudent"
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=4))
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
     # the student's timing with wfair's placement: batched like the student, its waits kept
-    timed = make_cjs_agent("student-wfair")
+    timed = make_agent("cjs", "student-wfair")
     assert timed.name == "student-wfair" and timed.inner.name == "student" and hasattr(timed, "act_list")
     assert "student-wfair" in CJS_AGENTS and "student-wfair" not in CJS_DEFAULT_AGENTS
     run = evaluate_cjs(timed, [1000], CJSConfig(num_jobs=4))
@@ -290,8 +300,11 @@ def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
     and schedules a small workload; CI has no SmolLM2 weights, so its backbone here is a random model of
     SmolLM2's shape. Not in the CPU default list of ``evaluation.compare``."""
     import agents.teacher
-    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, PRETRAINED_CJS_TEACHER
+    from agents import agent_names, agent_spec, default_agents
     from envs.cjs import CJSConfig
+
+    CJS_AGENTS, CJS_DEFAULT_AGENTS = agent_names("cjs"), [s.name for s in default_agents("cjs", gpu=False)]
+    PRETRAINED_CJS_TEACHER = agent_spec("cjs", "teacher").folder
 
     assert "teacher" in CJS_AGENTS and "teacher" not in CJS_DEFAULT_AGENTS
     meta = json.loads((PRETRAINED_CJS_TEACHER / "config.json").read_text())
@@ -299,7 +312,7 @@ def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
     real = agents.teacher.load_backbone
     monkeypatch.setattr(agents.teacher, "load_backbone", lambda name: real("shape:smollm2-135m"))
     torch.manual_seed(0)
-    pol = make_cjs_agent("teacher")
+    pol = make_agent("cjs", "teacher")
     assert pol.name == "teacher" and type(pol.model).__name__ == "CJSTeacher"
     assert not [n for n, _ in pol.model.named_parameters() if "lora_" in n]  # merged for inference
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=3))
@@ -308,14 +321,16 @@ def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
 
 
 def test_student_wfair_slot_is_the_students_timing_and_limits(data_root):
-    """``student-wfair-slot`` is :class:`agents.cjs.TimedWfair` with ``limit="own"`` around the shipped
+    """``student-wfair-slot`` is :class:`agents.cjs.WaitGate` with ``limit="own"`` around the shipped
     student (its behaviour is tested with a cheap inner policy in ``tests/test_cjs.py``); it schedules."""
-    from agents import CJS_AGENTS, CJS_DEFAULT_AGENTS, make_cjs_agent
+    from agents import agent_names, default_agents, make_agent
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs
 
+    CJS_AGENTS = agent_names("cjs")
+    CJS_DEFAULT_AGENTS = [s.name for s in default_agents("cjs", gpu=True)]
     assert "student-wfair-slot" in CJS_AGENTS and "student-wfair-slot" not in CJS_DEFAULT_AGENTS
-    timed = make_cjs_agent("student-wfair-slot")
+    timed = make_agent("cjs", "student-wfair-slot")
     assert timed.name == "student-wfair-slot" and timed.limit == "own" and timed.inner.name == "student"
     run = evaluate_cjs(timed, [1000], CJSConfig(num_jobs=2))
     assert run.agent == "student-wfair-slot" and len(run.jct_s[0]) == 2 and np.all(np.isfinite(run.jct_s[0]))
@@ -330,7 +345,7 @@ def test_share_features_are_wfairs_statistics(tmp_path, data_root):
 
     from agents.cjs import WeightedFair
     from agents.cjs_llm import save_cjs, share_features
-    from distill.cjs import _continue_from
+    from distill.cjs_llm import _continue_from
 
     wf = WeightedFair()
     states, full, _ = _states(n_jobs=30, seed=5, every=20, steps=600)

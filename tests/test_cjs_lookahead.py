@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from agents.cjs import WeightedFair
-from agents.cjs_lookahead import POOL_FORMAT, Lookahead, LookaheadConfig, load_pool, record, replay_pool, wfair_candidates
+from agents.cjs_lookahead import Lookahead, LookaheadConfig, wfair_candidates
+from distill.cjs_pool import POOL_FORMAT, load_pool, record, replay_pool
 from envs.cjs import CJSConfig, CJSEnv
 
 SMALL = CJSConfig(num_jobs=8)
@@ -116,12 +117,12 @@ def test_pool_records_replays_and_validates(tmp_path, data_root):
 
 
 def test_lookahead_labels_dagger_states(data_root):
-    """As a DAgger labeler in lockstep, the expert reads each environment itself: the recorded labels are
+    """As a DAgger labeler in a batched rollout, the expert reads each environment itself: the recorded labels are
     its choices on the states the policy (wfair here) reaches, and the policy's actions are executed."""
-    from agents.cjs_gnn import _envs, lockstep
+    from evaluation.rollout import batched_rollout, make_envs
 
     expert = Lookahead(LookaheadConfig(horizon_s=10.0))
-    (t,) = lockstep(_envs(5, 1), [2], WeightedFair(), expert=expert, follow=0.0)
+    (t,) = batched_rollout(make_envs(5, 1), [2], WeightedFair(), expert=expert, follow=0.0)
     e = CJSEnv(CJSConfig(num_jobs=5))
     base_jct, _ = _finish(e, WeightedFair(), *e.reset(seed=2))
     assert t["mean_jct_s"] == pytest.approx(base_jct)  # wfair's episode, not the expert's
@@ -142,7 +143,7 @@ def test_lookahead_labels_dagger_states(data_root):
 def test_student_clones_a_recorded_pool(tmp_path, data_root):
     """``distill.cjs --pool-file``: the offline part is the recorded pool's decisions, and the checkpoint
     says which workloads it came from."""
-    from distill.cjs import Args, train
+    from distill.cjs_llm import CJSDistillation as Args, train
 
     w = record(2, 5, LookaheadConfig(horizon_s=10.0))
     path = tmp_path / "pool.json"
@@ -159,12 +160,12 @@ def test_student_clones_a_recorded_pool(tmp_path, data_root):
 def test_dagger_pool_records_the_policy_and_trains_on_the_labels(tmp_path, data_root):
     """``--policy``: the scheduler acts (its episode, its JCT), the expert labels each state it reaches;
     the replayed pool gives the policy's states with the expert's labels."""
-    from agents.cjs_gnn import GNNScheduler, trim
+    from agents.cjs_gnn import ModelScheduler, trim
 
     cfg = LookaheadConfig(horizon_s=10.0, wait=False)
     w = record(2, 5, cfg, policy="agents/pretrained/cjs_gnn")
     assert len(w["labels"]) == len(w["actions"]) == w["decisions"] and w["truncated"] is False
-    e, gnn, expert = CJSEnv(CJSConfig(num_jobs=5)), GNNScheduler(), Lookahead(cfg)
+    e, gnn, expert = CJSEnv(CJSConfig(num_jobs=5)), ModelScheduler(), Lookahead(cfg)
     jct, _ = _finish(e, gnn, *e.reset(seed=2))
     assert w["mean_jct_s"] == pytest.approx(jct)  # the GNN's own episode
     path = tmp_path / "dagger.json"

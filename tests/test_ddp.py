@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.pool import collect_abr, save_pool
+from distill.abr_pool import collect_abr, save_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +45,8 @@ def test_student_ddp_matches_single_process(tmp_path, pool):
     common = ["--pool", str(pool), "--teacher", "", "--init", "random", "--condition", "none", "--layers", "mma",
               "--d-model", "32", "--d-state", "16", "--headdim", "16", "--steps", "30", "--batch-size", "8",
               "--log-every", "1", "--eval-traces", "", "--device", "cpu"]
-    _run("distill.student", [*common, "--out", str(tmp_path / "one")], 1)
-    _run("distill.student", [*common, "--out", str(tmp_path / "two")], 2)
+    _run("distill.abr", ["student", *common, "--out", str(tmp_path / "one")], 1)
+    _run("distill.abr", ["student", *common, "--out", str(tmp_path / "two")], 2)
     one, two = _losses(tmp_path / "one/log.csv"), _losses(tmp_path / "two/log.csv")
     assert len(one) == len(two) == 30 and one[-1] < one[0]
     np.testing.assert_allclose(two, one, rtol=1e-4)  # same global batch -> same gradients, up to float order
@@ -56,8 +56,8 @@ def test_student_ddp_matches_single_process(tmp_path, pool):
 def test_teacher_ddp_runs_and_tracks_single_process(tmp_path, pool):
     common = ["--pool", str(pool), "--backbone", "tiny-random", "--lora-rank", "4", "--window", "4", "--steps", "20",
               "--batch-size", "8", "--log-every", "1", "--eval-traces", "", "--device", "cpu", "--condition", "none"]
-    _run("distill.teacher", [*common, "--out", str(tmp_path / "one")], 1)
-    _run("distill.teacher", [*common, "--out", str(tmp_path / "two")], 2)
+    _run("distill.abr", ["teacher", *common, "--out", str(tmp_path / "one")], 1)
+    _run("distill.abr", ["teacher", *common, "--out", str(tmp_path / "two")], 2)
     one, two = _losses(tmp_path / "one/log.csv"), _losses(tmp_path / "two/log.csv")
     assert len(one) == len(two) == 20
     # LoRA dropout draws differ between one and two processes: the curves agree within noise

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.pool import load_pool, merge_pools, save_pool
+from distill.abr_pool import load_pool, merge_pools, save_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def small_traces(tmp_path_factory, data_root):
 
 
 def _collect(out, traces, policy, repeats=1):
-    res = subprocess.run([sys.executable, "-m", "distill.pool", "--env", "abr", "--policy", policy, "--traces", str(traces),
+    res = subprocess.run([sys.executable, "-m", "distill.abr", "pool", "--policy", policy, "--traces", str(traces),
                           "--repeats", str(repeats), "--out", str(out), "--quiet"], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr

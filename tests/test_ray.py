@@ -18,13 +18,13 @@ def local_ray(data_root):
 
 
 def test_abr_tables_identical(local_ray, fcc_test, video1):
-    from agents import make_abr_agent
+    from agents import make_agent
     from evaluation.abr import evaluate_abr
     from evaluation.parallel import evaluate_abr_ray
 
     for name in ("bba", "robustmpc", "offline-optimal"):
         traces = fcc_test.subset(np.arange(6)) if name == "offline-optimal" else fcc_test
-        one = evaluate_abr(make_abr_agent(name, video1, traces), traces, video1)
+        one = evaluate_abr(make_agent("abr", name, video=video1, traces=traces), traces, video1)
         par = evaluate_abr_ray(name, traces, video1, workers=2)
         assert par.meta["ray_tasks"] == 2
         assert one.summary() == par.summary()
@@ -33,19 +33,19 @@ def test_abr_tables_identical(local_ray, fcc_test, video1):
 
 
 def test_cjs_identical(local_ray):
-    from agents import make_cjs_agent
+    from agents import make_agent
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs
     from evaluation.parallel import evaluate_cjs_ray
 
     cfg = CJSConfig(num_jobs=10)
-    one = evaluate_cjs(make_cjs_agent("fair"), (1000, 1001, 1002), cfg)
+    one = evaluate_cjs(make_agent("cjs", "fair"), (1000, 1001, 1002), cfg)
     par = evaluate_cjs_ray("fair", (1000, 1001, 1002), cfg, workers=2)
     assert one.summary() == par.summary()
 
 
 def test_pool_identical(local_ray, tmp_path, data_root):
-    from distill.pool import collect_abr
+    from distill.abr_pool import collect_abr
 
     folder = tmp_path / "traces"
     folder.mkdir()

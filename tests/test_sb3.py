@@ -10,9 +10,9 @@ import torch
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents import make_abr_agent
+from agents import make_agent
 from agents.sb3 import SB3CJSPolicy, SB3Policy, load_sb3, policy_as_sb3
-from agents.train_rl import Args, train
+from distill.rl import RLTraining as Args, train
 
 
 def test_ppo_pensieve_trains_saves_and_reloads(tmp_path, data_root):
@@ -41,9 +41,9 @@ def test_policy_as_sb3_matches_our_evaluation(agent, fcc_test, video1):
     from stable_baselines3.common.monitor import Monitor
 
     venv = DummyVecEnv([lambda: Monitor(ABREnv(fcc_test, video1, mode="test"))])
-    rewards, lengths = evaluate_policy(policy_as_sb3(make_abr_agent(agent, video1), venv), venv, n_eval_episodes=3,
+    rewards, lengths = evaluate_policy(policy_as_sb3(make_agent("abr", agent, video=video1), venv), venv, n_eval_episodes=3,
                                        deterministic=True, return_episode_rewards=True)
-    ours = evaluate_abr(make_abr_agent(agent, video1), fcc_test, video1).records["qoe"][:3]
+    ours = evaluate_abr(make_agent("abr", agent, video=video1), fcc_test, video1).records["qoe"][:3]
     assert lengths == [47, 47, 47]
     np.testing.assert_allclose(rewards, ours.sum(axis=1), rtol=1e-6)  # SB3 keeps rewards in float32
 

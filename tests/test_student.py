@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.student import ABRStudent, StudentConfig, StudentPolicy, ssd_scan
+from agents.hybrid import ssd_scan
+from agents.student import ABRStudent, StudentConfig, StudentPolicy
 from agents.teacher import ABRTeacher, TeacherConfig
-from distill.pool import collect_abr, save_pool
-from distill.student import Args, dko_loss, episodes_from_flat, train
+from distill.abr_pool import collect_abr, save_pool
+from distill.abr_student import StudentDistillation as Args, dko_loss, episodes_from_flat, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(d_model=32, headdim=16, d_state=16, attn_heads=2)
@@ -156,7 +157,7 @@ def test_distill_with_dagger_resumes_exactly(tmp_path, setup):
     teacher = setup[2]
     full, metrics = train(_args(setup, tmp_path / "a", init="cwr"), teacher=teacher, log=lambda *_: None)
     assert len(metrics["dagger"]) == 1 and metrics["cwr"]["layer_map"] == [0, 0, 1]
-    import distill.student as S
+    import distill.abr_student as S
 
     args = _args(setup, tmp_path / "b", init="cwr", save_every=15)
     real, calls = S._save_state, []

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from agents.teacher import ABRTeacher, TeacherConfig
-from distill.pool import collect_abr, save_pool
-from distill.teacher import Args, WindowSampler, labelled_rollout, train
+from distill.abr_pool import collect_abr, save_pool
+from distill.abr_teacher import TeacherAdaptation as Args, WindowSampler, labelled_rollout, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def pool(tmp_path_factory, trace_folder):
 
 
 def test_window_sampler_respects_episode_starts(pool):
-    from distill.pool import load_pool
+    from distill.abr_pool import load_pool
 
     arrays, _ = load_pool(pool)
     b = WindowSampler(arrays, 10, 6).sample(np.random.default_rng(0), 64)
@@ -98,7 +98,7 @@ def test_train_resume_and_round_trip(tmp_path, pool):
 
 def _train_until_first_save(args, monkeypatch) -> list[int]:
     """Run ``train`` until it first writes its resume state, then stop as a kill would; the steps saved."""
-    import distill.teacher as T
+    import distill.abr_teacher as T
 
     real_save, calls = T._save_state, []
 
@@ -134,22 +134,22 @@ def test_resume_continues_from_saved_state(tmp_path, pool, monkeypatch):
 def test_labelled_rollout_labels_the_actors_states(trace_folder):
     """The labeler sees the actor's trajectory: labelling a policy by a twin of itself (stateful RobustMPC)
     gives its own actions; another labeler leaves the actions as played and disagrees somewhere."""
-    from agents import make_abr_agent
+    from agents import make_agent
     from traces import load_abr_video
 
     video = load_abr_video("video1")
     folder = str(trace_folder)
-    twin = labelled_rollout(make_abr_agent("robustmpc", video), make_abr_agent("robustmpc", video), folder, 0, 6)
+    twin = labelled_rollout(make_agent("abr", "robustmpc", video=video), make_agent("abr", "robustmpc", video=video), folder, 0, 6)
     assert len(twin["action"]) == 4 * 47 and np.array_equal(twin["label"], twin["action"])
-    other = labelled_rollout(make_abr_agent("bba", video), make_abr_agent("robustmpc", video), folder, 0, 6, first_episode=10)
-    alone = labelled_rollout(make_abr_agent("bba", video), make_abr_agent("bba", video), folder, 0, 6)
+    other = labelled_rollout(make_agent("abr", "bba", video=video), make_agent("abr", "robustmpc", video=video), folder, 0, 6, first_episode=10)
+    alone = labelled_rollout(make_agent("abr", "bba", video=video), make_agent("abr", "bba", video=video), folder, 0, 6)
     assert np.array_equal(other["action"], alone["action"]) and not np.array_equal(other["label"], other["action"])
     assert set(np.unique(other["episode"])) == {10, 11, 12, 13}
     assert np.array_equal(other["timestep"][:47], np.arange(47))
 
 
 def test_dagger_rounds_add_labelled_episodes(tmp_path, pool, trace_folder):
-    from distill.pool import load_pool
+    from distill.abr_pool import load_pool
 
     folder = str(trace_folder)
     args = Args(pool=str(pool), backbone="tiny-random", lora_rank=4, window=6, steps=30, batch_size=8, device="cpu",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from agents import make_vp_agent
+from agents import make_agent
 from agents.vp import LinearRegressionVP, StaticVP, VelocityVP
 from envs.vp import VPEnv, angular_error, mae
 from evaluation.vp import evaluate_vp
@@ -159,7 +159,8 @@ def test_baselines_by_hand():
 def test_track_round_trip_and_tiny_training(tmp_path, test_split):
     import torch
 
-    from agents.vp_track import Args, TrackVP, save_checkpoint, train
+    from agents.vp_track import TrackVP, save_checkpoint
+    from distill.vp_track import TrackTraining as Args, train
 
     w = make_windows(test_split[:20])
     model, metrics = train(Args(epochs=2, hidden=16, batch_size=64), w, w, log=lambda *_: None)
@@ -175,6 +176,6 @@ def test_track_round_trip_and_tiny_training(tmp_path, test_split):
 
 
 def test_shipped_track_beats_extrapolation_on_test(test_windows):
-    q = {n: evaluate_vp(make_vp_agent(n), test_windows).summary()["mae"] for n in ("lr", "velocity", "static", "track")}
+    q = {n: evaluate_vp(make_agent("vp", n), test_windows).summary()["mae"] for n in ("lr", "velocity", "static", "track")}
     assert q["track"] < q["velocity"] < q["lr"]
     assert q["track"] < q["static"]

@@ -11,16 +11,15 @@ from agents.vp_llm import VPModelPolicy, VPStudent, VPStudentConfig, load_vp, pr
 
 
 def test_vp_teacher_then_student(tmp_path, data_root):
-    from distill.student import main as student_main
-    from distill.teacher import main as teacher_main
+    from distill.vp import main as vp_main
     from evaluation.vp import evaluate_vp
     from traces.viewport import load_jin2022_split, make_windows
 
     common = ["--epochs", "2", "--limit", "128", "--device", "cpu", "--batch-size", "32"]
-    teacher_main(["--env", "vp", "--backbone", "tiny-random", "--lora-rank", "4", "--out", str(tmp_path / "t"), *common])
+    vp_main(["teacher", "--backbone", "tiny-random", "--lora-rank", "4", "--out", str(tmp_path / "t"), *common])
     cfg = json.loads((tmp_path / "t/config.json").read_text())
     assert cfg["model"] == "vp-teacher" and cfg["metrics"]["epochs_run"] == 2
-    student_main(["--env", "vp", "--teacher", str(tmp_path / "t"), "--init", "cwr", "--layers", "mma", "--d-model", "32",
+    vp_main(["student", "--teacher", str(tmp_path / "t"), "--init", "cwr", "--layers", "mma", "--d-model", "32",
                   "--d-state", "16", "--headdim", "16", "--out", str(tmp_path / "s"), *common])
     s_cfg = json.loads((tmp_path / "s/config.json").read_text())
     assert s_cfg["model"] == "vp-student" and s_cfg["metrics"]["cwr"]["layer_map"] == [0, 0, 1]
