@@ -93,7 +93,7 @@ def test_episode_structure_and_info(fcc_test, video1):
 def test_invalid_actions_and_arguments(fcc_test, video1):
     env = ABREnv(fcc_test, video1, mode="test")
     env.reset()
-    with pytest.raises(ValueError, match="action must be in"):
+    with pytest.raises(ValueError, match=r"must be in \[0, 6\)"):
         env.step(6)
     with pytest.raises(ValueError, match="mode must be"):
         ABREnv(fcc_test, video1, mode="eval")

@@ -179,14 +179,14 @@ def test_weighted_fair_generalises_fair(tpch):
 
 
 def test_timed_wfair_keeps_the_waits_and_places_as_wfair(tpch):
-    """``TimedWfair(inner)``: where ``inner`` waits, it waits; where ``inner`` acts, wfair's action goes
+    """``WaitGate(inner)``: where ``inner`` waits, it waits; where ``inner`` acts, wfair's action goes
     (``inner``'s own where wfair would wait). With FIFO inside (never waits while work is schedulable)
     the schedule is wfair's wherever wfair acts; an inner that always waits keeps waiting."""
-    from agents.cjs import TimedWfair
+    from agents.cjs import WaitGate
 
     env = CJSEnv(SMALL)
     obs, info = env.reset(seed=3)
-    timed, wf, fifo = TimedWfair(FIFO()), WeightedFair(), FIFO()
+    timed, wf, fifo = WaitGate(FIFO()), WeightedFair(), FIFO()
     assert timed.name == "fifo+wfair" and not hasattr(timed, "act_list")
     term, steps, own = False, 0, 0
     while not term:
@@ -210,18 +210,18 @@ def test_timed_wfair_keeps_the_waits_and_places_as_wfair(tpch):
             return np.asarray([int(np.prod(np.asarray(obs["node_features"]).shape[:2])), 0])
 
     obs, info = env.reset(seed=3)
-    assert int(TimedWfair(Waits()).act(obs, info)[0]) == int(np.prod(np.asarray(obs["node_features"]).shape[:2]))
+    assert int(WaitGate(Waits()).act(obs, info)[0]) == int(np.prod(np.asarray(obs["node_features"]).shape[:2]))
 
 
 def test_timed_wfair_with_its_own_limit(tpch, tmp_path):
-    """``TimedWfair(inner, limit="own")``: where both act, wfair's job and stage with ``inner``'s limit for
+    """``WaitGate(inner, limit="own")``: where both act, wfair's job and stage with ``inner``'s limit for
     that job (``inner`` asked again with only that stage open); ``inner``'s whole action where wfair would
     wait; its waits kept. ``act`` and the batched ``act_list`` agree. And an agent's own pool
     (``agents.cjs_lookahead.record(..., scheduler=NAME)``) is its episode's actions, and it replays."""
     import json
 
-    from agents.cjs import TimedWfair
-    from agents.cjs_lookahead import POOL_FORMAT, record, replay_pool
+    from agents.cjs import WaitGate
+    from distill.cjs_pool import POOL_FORMAT, record, replay_pool
 
     class Sometimes(FIFO):  # FIFO (limit: every executor) that waits when the schedulable slots number 3, 6, ...
         name = "sometimes"
@@ -239,9 +239,9 @@ def test_timed_wfair_with_its_own_limit(tpch, tmp_path):
         return np.asarray(obs["node_features"]).shape[:2]
 
     with pytest.raises(ValueError, match="limit='x'"):
-        TimedWfair(FIFO(), limit="x")
+        WaitGate(FIFO(), limit="x")
     inner, wf = Sometimes(), WeightedFair()
-    timed = TimedWfair(inner, limit="own")
+    timed = WaitGate(inner, limit="own")
     assert timed.name == "sometimes+wfair-slot" and hasattr(timed, "act_list")
     env = CJSEnv(SMALL)
     obs, info = env.reset(seed=3)

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import TraceFormatError
+from .errors import BadFiles, TraceFormatError
 
 # Pensieve / NetLLM video ladder (kbps) and chunk length (s): Pensieve `sim/env.py`
 # VIDEO_BIT_RATE and the 4 s Envivio-Dash3 segments.
@@ -30,6 +30,19 @@ DEFAULT_CHUNK_S = 4.0
 # Pensieve TOTAL_VIDEO_CHUNKS = 48: the size files hold 49 lines, the player uses 48.
 DEFAULT_TOTAL_CHUNKS = 48
 MAHIMAHI_PACKET_BYTES = 1500
+# Input caps: no trace or size file of any public set comes near them; past them the input is refused
+# before it is read whole. A bandwidth above 100 Gbps or a timestamp past ~3 years is not a trace.
+MAX_FILE_BYTES = 64 * 2**20
+MAX_MBPS = 1e5
+MIN_MBPS = 1e-6  # a positive bandwidth below 1 bit/s is not a measurement
+MAX_TIME_S = 1e8
+MAX_CHUNK_BYTES = 2**31
+_ECHO = 40  # characters of a bad token echoed into an error
+
+
+def _echo(text: str) -> str:
+    """``text`` as quoted in an error, cut to a readable length."""
+    return repr(text) if len(text) <= _ECHO else repr(text[:_ECHO]) + f"… ({len(text):,} characters)"
 
 
 @dataclass(frozen=True)
@@ -82,8 +95,11 @@ class Video:
 
 # ----------------------------------------------------------------------------------------- parsing
 
-def _read_text(path: Path) -> list[str]:
+def _read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[str]:
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise TraceFormatError(path, f"{size:,} bytes, over the {max_bytes:,}-byte cap for one file")
         raw = path.read_bytes()
     except OSError as exc:
         raise TraceFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
@@ -99,9 +115,9 @@ def _parse_float(token: str, path: Path, lineno: int, what: str) -> float:
     try:
         value = float(token)
     except ValueError:
-        raise TraceFormatError(path, f"{what} {token!r} is not a number", lineno) from None
+        raise TraceFormatError(path, f"{what} {_echo(token)} is not a number", lineno) from None
     if not math.isfinite(value):
-        raise TraceFormatError(path, f"{what} {token!r} is not finite", lineno)
+        raise TraceFormatError(path, f"{what} {_echo(token)} is not finite", lineno)
     return value
 
 
@@ -115,15 +131,21 @@ def parse_cooked(lines: Sequence[str], path: str | Path, name: str | None = None
         if not parts:
             continue
         if len(parts) < 2:
-            raise TraceFormatError(path, f"expected 'time_s Mbps', got {line.strip()!r}", lineno)
+            raise TraceFormatError(path, f"expected 'time_s Mbps', got {_echo(line.strip())}", lineno)
         t = _parse_float(parts[0], path, lineno, "time")
         bw = _parse_float(parts[1], path, lineno, "bandwidth")
         if t < 0:
             raise TraceFormatError(path, f"negative time {t}", lineno)
+        if t > MAX_TIME_S:
+            raise TraceFormatError(path, f"time {t:g} s is beyond {MAX_TIME_S:g} s", lineno)
         if times and t < times[-1]:
             raise TraceFormatError(path, f"time goes backwards ({t} after {times[-1]})", lineno)
         if bw < 0:
             raise TraceFormatError(path, f"negative bandwidth {bw}", lineno)
+        if 0 < bw < MIN_MBPS:
+            raise TraceFormatError(path, f"bandwidth {bw:g} Mbps is below {MIN_MBPS:g} Mbps (1 bit/s)", lineno)
+        if bw > MAX_MBPS:
+            raise TraceFormatError(path, f"bandwidth {bw:g} Mbps is beyond {MAX_MBPS:g} Mbps", lineno)
         times.append(t)
         bws.append(bw)
     if not times:
@@ -131,13 +153,20 @@ def parse_cooked(lines: Sequence[str], path: str | Path, name: str | None = None
     if len(times) < 2:
         raise TraceFormatError(path, "a trace needs at least 2 lines", 1)
     mbps = np.asarray(bws, dtype=np.float64)
-    if not np.any(mbps[1:] > 0):
-        # Row 0 is never used for delivery (the pointer starts at 1), so it must be rows 1.. that carry data.
-        raise TraceFormatError(path, "bandwidth is zero for the whole trace")
     t_arr = np.asarray(times, dtype=np.float64)
-    if t_arr[-1] <= t_arr[0]:
-        raise TraceFormatError(path, "trace has zero duration (all timestamps equal)")
+    _check_delivers(path, t_arr, mbps)
     return BandwidthTrace(name=name or path.name, times_s=t_arr, mbps=mbps, source=str(path))
+
+
+def _check_delivers(path: Path, times: np.ndarray, mbps: np.ndarray) -> None:
+    """A trace must deliver data: some row after the first (row 0 only anchors time) with positive
+    bandwidth over a positive duration. Otherwise a download on it would never finish."""
+    if not np.any(mbps[1:] > 0):
+        raise TraceFormatError(path, "bandwidth is zero for the whole trace")
+    if times[-1] <= times[0]:
+        raise TraceFormatError(path, "trace has zero duration (all timestamps equal)")
+    if not np.any((mbps[1:] > 0) & (np.diff(times) > 0)):
+        raise TraceFormatError(path, "no row has both positive bandwidth and positive duration: nothing is delivered")
 
 
 def load_cooked_trace(path: str | Path, name: str | None = None) -> BandwidthTrace:
@@ -161,11 +190,15 @@ def parse_mahimahi(
         if not token:
             continue
         try:
-            ms = int(token)
+            ms = int(token) if len(token) <= 20 else None
         except ValueError:
-            raise TraceFormatError(path, f"timestamp {token!r} is not an integer (ms)", lineno) from None
+            ms = None
+        if ms is None:
+            raise TraceFormatError(path, f"timestamp {_echo(token)} is not an integer (ms)", lineno)
         if ms < 0:
             raise TraceFormatError(path, f"negative timestamp {ms}", lineno)
+        if ms > MAX_TIME_S * 1000:
+            raise TraceFormatError(path, f"timestamp {ms} ms is beyond {MAX_TIME_S:g} s", lineno)
         if stamps and ms < stamps[-1]:
             raise TraceFormatError(path, f"timestamp goes backwards ({ms} after {stamps[-1]})", lineno)
         stamps.append(ms)
@@ -178,10 +211,7 @@ def parse_mahimahi(
     # Cooked semantics: row i's bandwidth applies to (t[i-1], t[i]] -> prepend a t=0 row.
     times = np.arange(n_windows + 1, dtype=np.float64) * window_ms / 1000.0
     mbps = np.concatenate([mbps[:1], mbps])
-    if not np.any(mbps[1:] > 0):
-        raise TraceFormatError(path, "bandwidth is zero for the whole trace")
-    if len(times) < 2:
-        raise TraceFormatError(path, "trace too short")
+    _check_delivers(path, times, mbps)
     return BandwidthTrace(name=name or path.name, times_s=times, mbps=mbps, source=str(path))
 
 
@@ -190,10 +220,11 @@ def load_mahimahi_trace(path: str | Path, name: str | None = None, window_ms: in
     return parse_mahimahi(_read_text(path), path, name, window_ms)
 
 
-def load_trace_dir(directory: str | Path, fmt: str = "cooked") -> list[BandwidthTrace]:
+def load_trace_dir(directory: str | Path, fmt: str = "cooked", on_error: str = "raise") -> list[BandwidthTrace]:
     """Load every trace file of a folder, sorted by file name (Pensieve's order).
 
-    Hidden files and ``*.pkl`` / ``*.tsv`` / ``*.md`` side files are not traces and are skipped.
+    Hidden files and ``*.pkl`` / ``*.tsv`` / ``*.md`` / ``*.json`` side files are not traces and are not
+    read. ``on_error="skip"`` leaves out bad files with a warning each (and a count at the end).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -207,7 +238,12 @@ def load_trace_dir(directory: str | Path, fmt: str = "cooked") -> list[Bandwidth
     )
     if not files:
         raise TraceFormatError(directory, "folder holds no trace files")
-    return [loader(p) for p in files]
+    bad = BadFiles(on_error, directory)
+    traces = [t for t in (bad.load(loader, p) for p in files) if t is not None]
+    bad.done(len(files))
+    if not traces:
+        raise TraceFormatError(directory, f"none of the {len(files)} files is a readable trace")
+    return traces
 
 
 def load_video(
@@ -229,21 +265,29 @@ def load_video(
             if not token:
                 continue
             try:
-                size = int(token)
+                size = int(token) if len(token) <= 20 else None
             except ValueError:
-                raise TraceFormatError(path, f"chunk size {token!r} is not an integer (bytes)", lineno) from None
-            if size <= 0:
-                raise TraceFormatError(path, f"chunk size must be positive, got {size}", lineno)
+                size = None
+            if size is None:
+                raise TraceFormatError(path, f"chunk size {_echo(token)} is not an integer (bytes)", lineno)
+            if not 0 < size <= MAX_CHUNK_BYTES:
+                raise TraceFormatError(path, f"chunk size must be positive and at most {MAX_CHUNK_BYTES} bytes, got {size}", lineno)
             sizes.append(size)
         if not sizes:
             raise TraceFormatError(path, "empty video size file")
         rows.append(sizes)
-    n = min(len(r) for r in rows)
+    lengths = {len(r) for r in rows}
+    if total_chunks is None and len(lengths) > 1:
+        raise TraceFormatError(directory, f"levels have different numbers of chunks: {sorted(lengths)}")
+    n = min(lengths)
     if total_chunks is not None:
         if n < total_chunks:
             raise TraceFormatError(directory, f"video has {n} chunks at some level, {total_chunks} needed")
         n = total_chunks
     chunk_bytes = np.asarray([r[:n] for r in rows], dtype=np.int64)
+    if np.any(np.diff(chunk_bytes.mean(axis=1)) <= 0):
+        raise TraceFormatError(directory, "mean chunk size must grow with the level (video_size_0 is the lowest); "
+                                          f"got {[int(m) for m in chunk_bytes.mean(axis=1)]}")
     return Video(tuple(int(b) for b in bitrates_kbps), chunk_bytes, float(chunk_s), name=directory.name)
 
 
@@ -260,7 +304,7 @@ def load_start_offsets(path: str | Path) -> dict[str, int]:
         try:
             idx = int(parts[1])
         except ValueError:
-            raise TraceFormatError(path, f"start index {parts[1]!r} is not an integer", lineno) from None
+            raise TraceFormatError(path, f"start index {_echo(parts[1])} is not an integer", lineno) from None
         if idx < 1:
             raise TraceFormatError(path, f"start index must be >= 1 (row 0 only anchors time), got {idx}", lineno)
         offsets[parts[0]] = idx

@@ -115,9 +115,33 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fetch(url: str, timeout: float = 60.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - pinned https/http URLs only
-        return resp.read()
+FETCH_DEADLINE_S = 120.0  # for one file, the whole transfer (a slow server cannot stretch it)
+FETCH_MAX_BYTES = 32 * 2**20  # the largest file of a pinned dataset is far below this
+
+
+def _fetch(url: str, deadline_s: float = FETCH_DEADLINE_S, max_bytes: int = FETCH_MAX_BYTES) -> bytes:
+    """The body of ``url``, read in pieces under an overall deadline and a size cap (both errors name the URL)."""
+    import time
+
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=min(30.0, deadline_s)) as resp:  # noqa: S310 - pinned URLs only
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ChecksumError(f"{url}: {int(declared):,} bytes announced, over the {max_bytes:,}-byte cap")
+            parts, size = [], 0
+            while True:
+                if time.monotonic() - start > deadline_s:
+                    raise TimeoutError(f"{url}: not complete after {deadline_s:.0f} s")
+                piece = resp.read1(1 << 16) if hasattr(resp, "read1") else resp.read(1 << 16)  # what has arrived
+                if not piece:
+                    return b"".join(parts)
+                size += len(piece)
+                if size > max_bytes:
+                    raise ChecksumError(f"{url}: more than the {max_bytes:,}-byte cap")
+                parts.append(piece)
+    except OSError as exc:  # URLError, timeouts, refused connections
+        raise DatasetNotFoundError(f"{url}: download failed ({getattr(exc, 'reason', None) or exc})") from None
 
 
 def offsets_tsv(names: list[str], offsets: list[int]) -> str:
@@ -129,7 +153,7 @@ def offsets_tsv(names: list[str], offsets: list[int]) -> str:
 
 def download_dataset(name: str, base_url: str | None = None, progress: bool = True) -> Path:
     """Download a named dataset into the cache, verifying every file; atomic (temp dir + rename)."""
-    from .safe_pickle import restricted_loads
+    from .safe_pickle import decode_plain_pickle
 
     entry = manifest()["datasets"].get(name)
     if entry is None:
@@ -153,9 +177,14 @@ def download_dataset(name: str, base_url: str | None = None, progress: bool = Tr
         offsets_entry = entry.get("offsets")
         if offsets_entry:
             url = base + offsets_entry["remote"]
-            raw = restricted_loads(_fetch(url), url)
+            # no pin of the raw pickle exists upstream: decode plain values only (no globals, capped), then
+            # check the decoded table against its pin before anything uses it
+            raw = decode_plain_pickle(_fetch(url), url)
             names = sorted(entry["files"])
-            values = [int(raw[n]) for n in names] if isinstance(raw, dict) else [int(v) for v in list(raw)]
+            try:
+                values = [int(raw[n]) for n in names] if isinstance(raw, dict) else [int(v) for v in list(raw)]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ChecksumError(f"{url}: not a table of start offsets ({exc})") from None
             text = offsets_tsv(names, values)
             if _sha256(text.encode()) != offsets_entry["sha256_decoded"]:
                 raise ChecksumError(f"{url}: decoded start offsets do not match the pinned table")
@@ -166,10 +195,12 @@ def download_dataset(name: str, base_url: str | None = None, progress: bool = Tr
 
 # --------------------------------------------------------------------------------------- loading
 
-def load_abr_traces(name_or_path: str | os.PathLike, download: bool = False, fmt: str = "cooked") -> TraceSet:
-    """Load a trace set. ``fcc-test`` carries NetLLM's per-trace start offsets; others start at row 1."""
+def load_abr_traces(name_or_path: str | os.PathLike, download: bool = False, fmt: str = "cooked",
+                    on_error: str = "raise") -> TraceSet:
+    """Load a trace set. ``fcc-test`` carries NetLLM's per-trace start offsets; others start at row 1.
+    ``on_error="skip"`` leaves out unreadable trace files with a warning each."""
     res = resolve(name_or_path, download=download)
-    traces = load_trace_dir(res.path, fmt=fmt)
+    traces = load_trace_dir(res.path, fmt=fmt, on_error=on_error)
     start = np.ones(len(traces), dtype=np.int64)
     offsets_file = None
     if res.name is not None and manifest()["datasets"][res.name].get("offsets"):

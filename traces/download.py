@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .datasets import dataset_names, download_dataset
+from .errors import run_cli
 
 
 def main(argv=None) -> None:
@@ -18,4 +19,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

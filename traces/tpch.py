@@ -117,7 +117,14 @@ def load_job_dag(root: str | os.PathLike, query: int, size: str) -> JobDAG:
     dur_path = root / size / f"task_duration_{query}.npy"
     if not adj_path.is_file() or not dur_path.is_file():
         raise FileNotFoundError(f"{root}: missing {size}/adj_mat_{query}.npy or {size}/task_duration_{query}.npy")
-    adjacency = validate_dag(np.load(adj_path, allow_pickle=False), adj_path)
+    if adj_path.stat().st_size > 2**20:  # a DAG of a few dozen stages is a few kB
+        raise TraceFormatError(adj_path, f"{adj_path.stat().st_size:,} bytes, too large for a job DAG")
+    try:
+        adjacency = validate_dag(np.load(adj_path, allow_pickle=False), adj_path)
+    except ValueError as exc:
+        if isinstance(exc, TraceFormatError):
+            raise
+        raise TraceFormatError(adj_path, f"not a numeric .npy array ({exc})") from None
     raw = load_legacy_pickle(dur_path)
     if not isinstance(raw, dict):
         raise TraceFormatError(dur_path, f"expected a dict stage -> durations, got {type(raw).__name__}")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .abr import _parse_float
-from .errors import TraceFormatError
+from .abr import _parse_float, _read_text
+from .errors import BadFiles, TraceFormatError
 
 # NetLLM's Jin2022 split (viewport_prediction/config.py), as given in docs/DESIGN.md.
 JIN2022_VIDEOS = {
@@ -57,12 +57,8 @@ class ViewportTrace:
 
 def load_viewport_csv(path: str | os.PathLike, video: int, user: int) -> ViewportTrace:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceFormatError(path, f"cannot read: {exc}") from exc
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_read_text(path), start=1):
         if not line.strip():
             continue
         parts = line.split(",")
@@ -72,6 +68,8 @@ def load_viewport_csv(path: str | os.PathLike, video: int, user: int) -> Viewpor
                 for name, tok in zip(("time_s", "roll", "pitch", "yaw"), parts)]
         if rows and vals[0] < rows[-1][0]:
             raise TraceFormatError(path, f"time goes backwards ({vals[0]} after {rows[-1][0]})", lineno)
+        if vals[0] < 0 or vals[0] > 1e8:
+            raise TraceFormatError(path, f"time {vals[0]:g} s outside [0, 1e8]", lineno)
         if not -360.0 <= vals[3] <= 360.0 or abs(vals[1]) > 360.0 or abs(vals[2]) > 360.0:
             raise TraceFormatError(path, "angle outside [-360, 360] degrees", lineno)
         rows.append(vals)
@@ -81,12 +79,14 @@ def load_viewport_csv(path: str | os.PathLike, video: int, user: int) -> Viewpor
     return ViewportTrace(video, user, arr[:, 0], arr[:, 1:], str(path))
 
 
-def load_viewport_dataset(root: str | os.PathLike, videos=None, users=None, hz: int = 5) -> list[ViewportTrace]:
-    """Every ``videoK/{hz}Hz/simple_{hz}Hz_userU.csv`` under ``root`` (filtered by ``videos``/``users``)."""
+def load_viewport_dataset(root: str | os.PathLike, videos=None, users=None, hz: int = 5,
+                          on_error: str = "raise") -> list[ViewportTrace]:
+    """Every ``videoK/{hz}Hz/simple_{hz}Hz_userU.csv`` under ``root`` (filtered by ``videos``/``users``).
+    ``on_error="skip"`` leaves out bad files with a warning each (and a count at the end)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a viewport dataset folder")
-    out = []
+    out, bad, seen = [], BadFiles(on_error, root), 0
     for vdir in sorted(root.glob("video*"), key=lambda p: int(re.sub(r"\D", "", p.name) or 0)):
         if not vdir.name[5:].isdigit():
             continue
@@ -97,13 +97,17 @@ def load_viewport_dataset(root: str | os.PathLike, videos=None, users=None, hz: 
             user = int(_NAME.search(f.name).group(2))
             if users is not None and user not in users:
                 continue
-            out.append(load_viewport_csv(f, video, user))
+            seen += 1
+            trace = bad.load(load_viewport_csv, f, video, user)
+            if trace is not None:
+                out.append(trace)
+    bad.done(seen)
     if not out:
         raise TraceFormatError(root, f"no viewport traces found (videoK/{hz}Hz/simple_{hz}Hz_userU.csv)")
     return out
 
 
-def load_jin2022_split(split: str, root: str | os.PathLike | None = None) -> list[ViewportTrace]:
+def load_jin2022_split(split: str, root: str | os.PathLike | None = None, on_error: str = "raise") -> list[ViewportTrace]:
     """NetLLM's train/valid/test video × user split of Jin2022."""
     if split not in JIN2022_VIDEOS:
         raise ValueError(f"split must be one of {sorted(JIN2022_VIDEOS)}, got {split!r}")
@@ -111,7 +115,7 @@ def load_jin2022_split(split: str, root: str | os.PathLike | None = None) -> lis
         from .datasets import resolve
 
         root = resolve("jin2022").path
-    return load_viewport_dataset(root, set(JIN2022_VIDEOS[split]), set(JIN2022_USERS[split]))
+    return load_viewport_dataset(root, set(JIN2022_VIDEOS[split]), set(JIN2022_USERS[split]), on_error=on_error)
 
 
 def wrap_deg(x):

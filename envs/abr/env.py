@@ -13,6 +13,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from traces.abr import TraceSet, Video
 from traces.datasets import load_abr_traces, load_abr_video
 
+from .. import checks
 from .core import STATE_ROWS, ABRBatchCore, ABRConfig, ABRSession
 
 MODES = ("train", "test")
@@ -112,25 +113,27 @@ class ABREnv(gym.Env):
         options = options or {}
         n = len(self.trace_set)
         if "trace_index" in options:
-            tid = int(options["trace_index"])
-            if not 0 <= tid < n:
-                raise ValueError(f"trace_index must be in [0, {n}), got {tid}")
+            tid = checks.integer(options["trace_index"], 0, n, "trace_index")
         elif self.mode == "train":
             tid = int(self.np_random.integers(n))
         else:
             tid = self._cursor % n
             self._cursor += 1
         if "start_index" in options:
-            start = int(options["start_index"])
+            start = checks.integer(options["start_index"], 1, len(self.trace_set.traces[tid]), "start_index")
         elif self.mode == "train":
             start = int(self.np_random.integers(1, len(self.trace_set.traces[tid])))
         else:
             start = int(self.trace_set.start_index[tid])
         self.session.reset(tid, start, self.initial_level, self._noise())
+        self._done = False
         return self.session.obs.copy(), self._info()
 
     def step(self, action):
-        reward, terminated = self.session.step(int(action), self._noise())
+        checks.not_done(getattr(self, "_done", True), "ABR-v0")
+        level = checks.integer(action, 0, self.video.levels, "action (bitrate level)")
+        reward, terminated = self.session.step(level, self._noise())
+        self._done = terminated
         return self.session.obs.copy(), reward, terminated, False, self._info()
 
     def _info(self) -> dict[str, Any]:
@@ -201,9 +204,7 @@ class ABRVectorEnv(VectorEnv):
         rows = np.arange(self.num_envs)
         tids = options.get("trace_index")
         if tids is not None:
-            tids = np.asarray(tids, dtype=np.int64)
-            if tids.shape != (self.num_envs,) or np.any((tids < 0) | (tids >= len(self.trace_set))):
-                raise ValueError(f"trace_index must be {self.num_envs} indices into {len(self.trace_set)} traces")
+            tids = checks.integers(tids, (self.num_envs,), 0, len(self.trace_set), "trace_index")
         starts = options.get("start_index")
         if starts is not None and tids is None:
             raise ValueError("start_index needs trace_index")
@@ -212,7 +213,7 @@ class ABRVectorEnv(VectorEnv):
         return self.core.obs.copy(), self._infos()
 
     def step(self, actions):
-        actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        actions = checks.integers(actions, (self.num_envs,), 0, self.video.levels, "actions (bitrate levels)")
         rewards = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)
         live = np.flatnonzero(~self._needs_reset)

@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from traces.tpch import JobDAG, load_tpch
 
+from .. import checks
 from .core import CJSConfig, SparkSim
 
 NODE_FEATURES = 5  # unlaunched tasks, task duration, remaining work, running tasks, schedulable
@@ -91,9 +92,10 @@ class CJSEnv(gym.Env):
         return self._observe(), self._info()
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.int64).reshape(-1)
-        if a.shape != (2,):
-            raise ValueError(f"action must be (stage_slot, limit-1), got {action!r}")
+        checks.not_done(self.sim.done, "CJS-v0")
+        a = checks.integers(action, (2,), 0, max(self.J * self.S + 1, self.E), "action (stage slot, limit − 1)")
+        if a[1] >= self.E:
+            raise ValueError(f"action's limit − 1 must be in [0, {self.E}), got {a[1]}")
         slot, lim = int(a[0]), int(a[1]) + 1
         visible = self.sim.visible()
         k, stage = divmod(slot, self.S)

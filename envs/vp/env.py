@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from traces.viewport import FUTURE, HISTORY, STRIDE, TRIM_HEAD, TRIM_TAIL, ViewportTrace, load_jin2022_split, window_starts
 
+from .. import checks
 from .core import angular_error
 
 
@@ -67,7 +68,7 @@ class VPEnv(gym.Env):
             self._cursor = 0
         options = options or {}
         if "trace_index" in options:
-            idx = int(options["trace_index"])
+            idx = checks.integer(options["trace_index"], 0, len(self.traces), "trace_index")
         elif self.order == "random":
             idx = int(self.np_random.integers(len(self.traces)))
         else:
@@ -89,7 +90,8 @@ class VPEnv(gym.Env):
                 "start_row": int(self.starts[self.k])}
 
     def step(self, action):
-        pred = np.asarray(action, dtype=np.float64).reshape(FUTURE, 3)
+        checks.not_done(getattr(self, "k", None) is None or self.k >= len(self.starts), "VP-v0")
+        pred = checks.finite(action, (FUTURE, 3), "prediction (future × roll/pitch/yaw, degrees)")
         t = self.starts[self.k]
         truth = self.trace.angles[t:t + FUTURE]
         err = angular_error(pred, truth)
