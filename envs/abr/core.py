@@ -11,7 +11,6 @@ bit for bit where noise is off:
   above 60 s the player sleeps ``ceil(excess/500)·500`` ms and the trace clock moves on by that much.
 * QoE (linear, per chunk): ``bitrate_Mbps − 4.3·rebuffer_s − 1·|bitrate_Mbps − last_bitrate_Mbps|``.
 * Observation: Pensieve's state matrix, ``(6, history)``, shifted left one column per chunk.
-
 Deliberate differences from Pensieve (documented in docs/ABR.md):
 * ``sleep_ms`` is the full drain sleep; Pensieve returns what is left of it after walking the trace
   (only its logs used that value).
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from traces.abr import BandwidthTrace, Video
+from traces.errors import TraceFormatError
 
 MS_IN_S = 1000.0
 B_IN_MB = 1_000_000.0
@@ -34,6 +34,7 @@ BITS_IN_BYTE = 8.0
 STATE_ROWS = 6  # Pensieve S_INFO
 BUFFER_NORM_S = 10.0  # Pensieve BUFFER_NORM_FACTOR
 CHUNK_TIL_VIDEO_END_CAP = 48.0  # Pensieve CHUNK_TIL_VIDEO_END_CAP
+MAX_PASSES = 1000  # passes over a trace one download or drain sleep may take; slower traces are refused
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class TraceBank:
         if not traces:
             raise ValueError("TraceBank needs at least one trace")
         self.names = [t.name for t in traces]
+        self.sources = [t.source for t in traces]
         self.length = np.asarray([len(t) for t in traces], dtype=np.int64)
         self.offset = np.concatenate([[0], np.cumsum(self.length)[:-1]]).astype(np.int64)
         self.times = np.concatenate([t.times_s for t in traces]).astype(np.float64)
@@ -93,6 +95,21 @@ class TraceBank:
 
     def __len__(self) -> int:
         return len(self.length)
+
+    def check_playable(self, video: Video, config: "ABRConfig") -> None:
+        """Refuse a trace on which one chunk (the largest of ``video``) or one drain sleep would take more
+        than :data:`MAX_PASSES` passes over the trace: the error names the trace and what it delivers."""
+        biggest, longest_sleep_s = float(video.chunk_bytes.max()), video.chunk_s + config.drain_sleep_ms / MS_IN_S
+        for i, name in enumerate(self.names):
+            lo, n = self.offset[i], self.length[i]
+            t = self.times[lo:lo + n]
+            dt = np.r_[t[1], np.diff(t)[1:]]  # after a wrap, row 1 runs from clock 0
+            per_pass = float(np.sum(self.bytes_per_s[lo + 1:lo + n] * dt)) * config.packet_payload
+            why = (f"delivers {per_pass:.3g} bytes per pass over its {n} rows; the largest chunk ({int(biggest):,} "
+                   "bytes)" if per_pass * MAX_PASSES < biggest else f"lasts {t[-1]:.3g} s; a drain sleep"
+                   if t[-1] * MAX_PASSES < longest_sleep_s else "")
+            if why:
+                raise TraceFormatError(self.sources[i] or name, f"{why} would need more than {MAX_PASSES} passes")
 
 
 class ABRBatchCore:
@@ -109,6 +126,9 @@ class ABRBatchCore:
         if history < video.levels:
             raise ValueError(f"history ({history}) must be >= number of levels ({video.levels}) to hold row 4")
         self.bank = traces if isinstance(traces, TraceBank) else TraceBank(traces)
+        if getattr(self.bank, "_checked", None) != (id(video), config):  # once per bank, video and config
+            self.bank.check_playable(video, config)
+            self.bank._checked = (id(video), config)
         self.video = video
         self.config = config
         self.history = history
@@ -128,7 +148,8 @@ class ABRBatchCore:
         self.level = np.zeros(n, dtype=np.int64)  # level of the last fetched chunk
         self.start_ptr = np.ones(n, dtype=np.int64)
         self.steps = np.zeros(n, dtype=np.int64)  # agent decisions so far in the episode
-        self.obs = np.zeros((n, STATE_ROWS, history), dtype=np.float32)
+        # planners that only need dynamics keep no observation matrix (144 bytes a row at history 6)
+        self.obs = np.zeros((n, STATE_ROWS, history) if observe else (n, 0, 0), dtype=np.float32)
         # last step's raw values
         self.delay_ms = np.zeros(n)
         self.sleep_ms = np.zeros(n)
@@ -183,7 +204,11 @@ class ABRBatchCore:
         sent = np.zeros(len(rows))
         delay = np.zeros(len(rows))
         todo = np.arange(len(rows))
+        budget = MAX_PASSES * int(bank.length[self.trace_id[rows]].max(initial=1)) + 1
         while todo.size:
+            budget -= 1
+            if budget < 0:  # pragma: no cover - check_playable refuses such traces first
+                raise RuntimeError(f"a download did not finish within {MAX_PASSES} passes over the trace")
             r = rows[todo]
             tid = self.trace_id[r]
             g = bank.offset[tid] + self.ptr[r]
@@ -224,7 +249,11 @@ class ABRBatchCore:
         self.buffer_ms[r] -= sleep[idx]
         remaining = sleep[idx].copy()  # ms of trace time still to skip
         todo = np.arange(len(r))
+        budget = MAX_PASSES * int(bank.length[self.trace_id[r]].max(initial=1)) + 1
         while todo.size:
+            budget -= 1
+            if budget < 0:  # pragma: no cover - check_playable refuses such traces first
+                raise RuntimeError(f"drain sleep did not finish within {MAX_PASSES} passes over the trace")
             rr = r[todo]
             g = bank.offset[self.trace_id[rr]] + self.ptr[rr]
             duration = bank.times[g] - self.last_time[rr]
@@ -333,6 +362,7 @@ class ABRSession:
     def __init__(self, traces: list[BandwidthTrace], video: Video, config: ABRConfig = ABRConfig(), history: int = 6):
         if history < video.levels:
             raise ValueError(f"history ({history}) must be >= number of levels ({video.levels}) to hold row 4")
+        TraceBank(traces).check_playable(video, config)
         self.video = video
         self.config = config
         self.history = history
