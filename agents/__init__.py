@@ -5,7 +5,7 @@ Heuristic baselines import no torch. One table (:mod:`agents.registry`) names ev
 
 Layout: ``base`` (the protocol) · ``abr``, ``vp``, ``cjs``, ``offline`` (rules and the ABR optimum) ·
 ``hybrid/`` (the Mamba-2 + attention backbone: ops → mixers → backbone, fused kernels) · ``teacher``,
-``student`` (ABR), ``vp_llm``, ``vp_track``, ``cjs_gnn``, ``cjs_llm``, ``cjs_lookahead`` (task models and
+``student`` (ABR), ``vp_llm``, ``vp_track``, ``cjs_gnn``, ``cjs_llm`` (task models and
 their policies) · ``sb3`` (stable-baselines3 adapters) · ``checkpoint`` (safetensors + JSON) ·
 ``pretrained/`` (shipped checkpoints). Training lives in :mod:`distill`.
 """

@@ -1,5 +1,5 @@
-"""CJS heuristics: FIFO, Fair (dynamic partition) and wfair (size-weighted Fair), and :class:`WaitGate` (a
-learned scheduler's timing with wfair's placement). numpy only; they read the observation."""
+"""CJS heuristics: FIFO, Fair (dynamic partition) and wfair (size-weighted Fair), as spark_sched_sim's
+round-robin schedulers decide. numpy only; they read the observation."""
 
 from __future__ import annotations
 
@@ -14,67 +14,59 @@ def _split(obs):
     return J, S
 
 
-class FIFO(BatchPolicy):
-    """Oldest job first: its first schedulable stage, with every executor allowed (Spark's default)."""
-
-    name = "fifo"
-
-    def act(self, obs, info=None):
-        J, S = _split(obs)
-        mask = np.asarray(obs["stage_mask"])
-        E = np.asarray(obs["limit_mask"]).shape[-1]
-        slots = np.flatnonzero(mask[: J * S])
-        return np.asarray([slots[0] if len(slots) else J * S, E - 1])
-
-
 WFAIR_EXPONENT = 0.5  # wfair's share exponent, shares ∝ remaining work ^ this (picked on training seeds, docs/CJS.md)
 
 
-class WeightedFair(BatchPolicy):
-    """Fair with shares weighted by each job's remaining work: ``share_k = ⌈E · w_k / Σ w⌉``,
-    ``w_k = remaining_work_k ^ exponent`` (at least 1 executor).
+def _first_stage(mask_row: np.ndarray, unblocked_row: np.ndarray) -> int:
+    """The job's offered stage to serve: one whose parents have all completed first, then by index."""
+    offered = np.flatnonzero(mask_row)
+    full = offered[unblocked_row[offered] >= 1.0]
+    return int(full[0] if len(full) else offered[0])
 
-    Among the jobs below their share that have a schedulable stage, ``order="least-work"`` serves
-    the one with the least remaining work first, ``order="deficit"`` the one furthest below its own
-    share (the smallest executors / share ratio; ties: the oldest), as Fair does; the job gets its
-    first schedulable stage at limit = its share, and when every job with work is at its share the
-    free executors wait, as in Fair; :class:`Fair` is ``WeightedFair(0, order="deficit")``. The defaults — shares ∝ √work (bigger jobs get more executors) served least work
-    first — were picked on training workload seeds 0–5 from exponents {0, 0.25, 0.5, 0.75} × both
-    orders, not on the held-out evaluation seeds (docs/CJS.md).
-    """
+
+class WeightedFair(BatchPolicy):
+    """The round-robin family of spark_sched_sim's heuristics (FIFO, Fair), with shares weighted by work.
+
+    In a round whose source is a job's pool (the job's ``idle local executors`` feature > 0: executors
+    of its own the round may commit), that job's offered stage gets all of them. Otherwise the jobs whose
+    supply (executors sent to them) is below their share are served in ``order`` — ``"arrival"`` (oldest
+    first, as Fair and FIFO) or ``"least-work"`` (least remaining work first) — and the first with an
+    offered stage gets it at limit = its share (the simulator commits share − supply executors). Shares:
+    ``cap`` when given (FIFO: 25), else ``⌈E · w_k / Σ w⌉`` with ``w_k = remaining_work_k ^ exponent``
+    (exponent 0: Fair's ⌈E / jobs⌉). No such job: wait. A stage whose parents have all completed is served
+    before one whose parents are only saturated (spark_sched_sim's rule)."""
 
     name = "wfair"
 
-    def __init__(self, exponent: float = WFAIR_EXPONENT, order: str = "least-work"):
-        if order not in ("deficit", "least-work"):
-            raise ValueError(f"WeightedFair(order={order!r}): use 'deficit' or 'least-work'")
-        self.exponent, self.order = float(exponent), order
+    def __init__(self, exponent: float = WFAIR_EXPONENT, order: str = "least-work", cap: int | None = None):
+        if order not in ("arrival", "least-work"):
+            raise ValueError(f"WeightedFair(order={order!r}): use 'arrival' or 'least-work'")
+        self.exponent, self.order, self.cap = float(exponent), order, cap
 
     def ranking(self, work, executors, idle_local, eligible, E: int) -> tuple[np.ndarray, np.ndarray]:
-        """The rule on plain arrays over the jobs in the system (oldest first): remaining work, executors
-        at or moving to each job, its idle ones, whether it has a stage it can grow into. Returns the
-        candidate jobs in the order served (the first is the choice) and every job's share. Shared by
-        :meth:`act` (observations) and the lookahead expert (the simulator's state)."""
+        """The rule on plain arrays over the jobs in the system (oldest first): remaining work, supply,
+        source executors of each job, whether it has an offered stage. Returns the candidate jobs in the
+        order served (the first is the choice) and every job's share."""
         work = np.asarray(work, dtype=np.float64)
-        n = max(len(work), 1)
-        if self.exponent == 0.0:
-            share = np.full(len(work), int(np.ceil(E / n)))
+        if self.cap is not None:
+            share = np.full(len(work), int(self.cap))
+        elif self.exponent == 0.0:
+            share = np.full(len(work), int(np.ceil(E / max(len(work), 1))))
         else:
             w = np.maximum(work, 1e-3) ** self.exponent
             share = np.maximum(np.ceil(E * w / max(w.sum(), 1e-12)), 1).astype(np.int64)
-        candidates = np.flatnonzero(np.asarray(eligible) & ((executors < share) | (idle_local > 0)))
-        if self.order == "deficit":
-            key = (executors[candidates] - idle_local[candidates]) / share[candidates]  # ties: the oldest
-        else:  # the job with the least remaining work first
-            key = work[candidates]
-        return candidates[np.argsort(key, kind="stable")], share
+        eligible, idle_local = np.asarray(eligible, bool), np.asarray(idle_local)
+        source = np.flatnonzero(eligible & (idle_local > 0))
+        below = np.flatnonzero(eligible & (np.asarray(executors) < share) & (idle_local <= 0))
+        if self.order == "least-work":
+            below = below[np.argsort(work[below], kind="stable")]
+        return np.concatenate([source, below]).astype(np.int64), share
 
     def observed(self, obs) -> tuple[np.ndarray, ...]:
         """:meth:`ranking` on an observation: the slots of the jobs in the system (oldest first), the
-        schedulable-stage mask (all slots × stages), and over those jobs the ranking, their shares and
-        their executors."""
+        offered-stage mask (all slots × stages), and over those jobs the ranking, their shares and supply."""
         J, S = _split(obs)
-        mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S)
+        mask = np.asarray(obs["stage_mask"])[: J * S].reshape(J, S).astype(bool)
         jobs = np.asarray(obs["job_features"])
         E = np.asarray(obs["limit_mask"]).shape[-1]
         present = np.flatnonzero(jobs[:, 0] > 0)
@@ -86,77 +78,41 @@ class WeightedFair(BatchPolicy):
     def act(self, obs, info=None):
         J, S = _split(obs)
         E = np.asarray(obs["limit_mask"]).shape[-1]
-        present, mask, ranked, share, executors = self.observed(obs)
+        present, mask, ranked, share, _ = self.observed(obs)
         if len(ranked) == 0:
             return np.asarray([J * S, 0])
         i = ranked[0]
         k = int(present[i])
-        stage = int(np.flatnonzero(mask[k])[0])
-        return np.asarray([k * S + stage, min(max(int(share[i]), executors[i] + 1), E) - 1])
+        unblocked = np.asarray(obs["node_features"])[k, :, 4]
+        source = np.asarray(obs["job_features"])[k, 5] > 0
+        limit = E if source else min(int(share[i]), E)  # the round's own job takes all of its executors
+        return np.asarray([k * S + _first_stage(mask[k], unblocked), limit - 1])
 
 
 class Fair(WeightedFair):
-    """Dynamic partition: each job in the system gets at most ⌈executors / jobs⌉ executors.
-
-    The job furthest below its share that has a schedulable stage gets its first schedulable stage at
-    limit = share (a job's own idle executors may always return to work); when every such job is at
-    its share, the free executors wait for the next event. (:class:`WeightedFair` with equal weights
-    and Fair's order.)
-    """
+    """Dynamic partition (spark_sched_sim's Fair): each job may hold ⌈executors / jobs in the system⌉;
+    the oldest job below that with an offered stage is served."""
 
     name = "fair"
 
     def __init__(self):
-        super().__init__(exponent=0.0, order="deficit")
+        super().__init__(exponent=0.0, order="arrival")
 
 
-class WaitGate:
-    """A wait gate over wfair: ``inner`` (e.g. a distilled student) decides *when* a free executor goes out
-    (its waits are kept as they are); where it sends one, wfair decides *where* — or ``inner``'s own choice
-    stands, where wfair would wait. ``limit="wfair"`` sends wfair's whole choice (job, stage, limit);
-    ``limit="own"`` only wfair's job and stage, with ``inner``'s limit for that job (``inner`` is asked
-    again with only that stage open). ``inner`` needs ``act`` (and ``act_list`` for batched evaluation:
-    then this has one too)."""
+class FIFO(WeightedFair):
+    """spark_sched_sim's FIFO as NetLLM runs it: the oldest job below a fixed cap of 25 executors
+    (⌈50 / 2⌉) is served."""
 
-    def __init__(self, inner, name: str | None = None, limit: str = "wfair"):
-        if limit not in ("wfair", "own"):
-            raise ValueError(f"WaitGate(limit={limit!r}): use 'wfair' or 'own'")
-        self.inner, self.rule, self.limit = inner, WeightedFair(), limit
-        self.name = name or getattr(inner, "name", "policy") + ("+wfair" if limit == "wfair" else "+wfair-slot")
-        if hasattr(inner, "act_list"):
-            self.act_list = self._act_list
+    name = "fifo"
 
-    def reset(self, seed: int | None = None) -> None:
-        self.inner.reset(seed=seed)
+    def __init__(self, cap: int = 25):
+        super().__init__(exponent=0.0, order="arrival", cap=cap)
 
-    def _place(self, obs, action) -> np.ndarray:
-        J, S = _split(obs)
-        if int(action[0]) == J * S:  # the scheduler waits
-            return np.asarray(action)
-        w = self.rule.act(obs)
-        return np.asarray(action) if int(w[0]) == J * S else w
 
-    def _own_limits(self, obs_list, own, placed, ask) -> list[np.ndarray]:
-        """``limit="own"``: ``inner``'s action where wfair picks its slot too, else ``inner``'s action with
-        only wfair's slot open."""
-        if self.limit == "wfair":
-            return placed
-        out = [np.asarray(a) for a in own]  # the waits, and where wfair waits or picks the same slot
-        again = [i for i, (a, p) in enumerate(zip(own, placed)) if int(a[0]) != int(p[0])]
-        masked = []
-        for i in again:
-            m = np.zeros_like(np.asarray(obs_list[i]["stage_mask"]))
-            m[int(placed[i][0])] = 1
-            masked.append({**obs_list[i], "stage_mask": m})
-        for i, a in zip(again, ask(masked) if masked else []):
-            out[i] = np.asarray(a)
-        return out
+class UncappedFIFO(FIFO):
+    """FIFO without the cap: the oldest job may take the whole cluster (Spark's default FIFO)."""
 
-    def act(self, obs, info=None):
-        a = self.inner.act(obs, info)
-        return self._own_limits([obs], [a], [self._place(obs, a)], lambda m: [self.inner.act(o) for o in m])[0]
+    name = "fifo-uncapped"
 
-    def _act_list(self, obs_list, infos=None):
-        own = self.inner.act_list(obs_list, infos)
-        placed = [self._place(o, a) for o, a in zip(obs_list, own)]
-        return self._own_limits(obs_list, own, placed, self.inner.act_list)
+    def __init__(self):
+        super().__init__(cap=50)

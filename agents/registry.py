@@ -123,20 +123,18 @@ def _cjs_gnn(device="cpu", **_):
     return ModelScheduler(PRETRAINED_DIR / "cjs_gnn", name="gnn", device=device)
 
 
-def _cjs_model(folder: str, name: str, gate: str | None = None):
+def _cjs_model(folder: str, name: str):
     """A shipped CJS teacher / student; on CUDA it decides through CUDA graphs for up to ``batch``
     workloads side by side (the teacher with its LoRA merged, the student's backbone in fused kernels
-    when triton is installed). ``gate``: wrapped in :class:`agents.cjs.WaitGate` with that limit."""
+    when triton is installed)."""
     def build(device="cpu", batch=16, **_):
-        from .cjs import WaitGate
         from .cjs_gnn import ModelScheduler
         from .cjs_llm import GraphedForward, for_inference, load_cjs
 
         model, _ = load_cjs(PRETRAINED_DIR / folder, device=device)
         model = for_inference(model)
         forward = GraphedForward(model, batch) if str(device).startswith("cuda") else None
-        sched = ModelScheduler(model=model, name=name.split("-")[0], device=device, forward=forward)
-        return sched if gate is None else WaitGate(sched, name=name, limit=gate)
+        return ModelScheduler(model=model, name=name, device=device, forward=forward)
     return build
 
 
@@ -158,18 +156,14 @@ REGISTRY: tuple[AgentSpec, ...] = (
     AgentSpec("vp", "track", "TRACK-style LSTM", _vp_track, _TORCH, "vp_track"),
     AgentSpec("vp", "teacher", "SmolLM2-135M + LoRA (NetLLM)", _vp_model("teacher"), _LLM, "teacher_vp"),
     AgentSpec("vp", "student", "the distilled Mamba student", _vp_model("student"), _TORCH, "student_vp"),
-    AgentSpec("cjs", "fifo", "first in, first out", _cjs_rule("FIFO")),
+    AgentSpec("cjs", "fifo", "first in, first out, 25 executors at most per job (spark_sched_sim's)", _cjs_rule("FIFO")),
+    AgentSpec("cjs", "fifo-uncapped", "first in, first out, the whole cluster per job", _cjs_rule("UncappedFIFO"),
+              default="never"),
     AgentSpec("cjs", "fair", "Fair: equal executor shares", _cjs_rule("Fair")),
     AgentSpec("cjs", "wfair", "size-weighted Fair", _cjs_rule("WeightedFair")),
     AgentSpec("cjs", "gnn", "Decima-style GNN", _cjs_gnn, _TORCH, "cjs_gnn"),
     AgentSpec("cjs", "student", "the distilled Mamba student", _cjs_model("student_cjs", "student"), _TORCH,
               "student_cjs", default="gpu", on_device=True),
-    AgentSpec("cjs", "student-wfair", "the first student's waits, wfair's placement",
-              _cjs_model("student_cjs_v1", "student-wfair", gate="wfair"), _TORCH, "student_cjs_v1", default="gpu",
-              on_device=True),
-    AgentSpec("cjs", "student-wfair-slot", "the first student's waits and limits, wfair's job and stage",
-              _cjs_model("student_cjs_v1", "student-wfair-slot", gate="own"), _TORCH, "student_cjs_v1",
-              default="never", on_device=True),
     AgentSpec("cjs", "teacher", "SmolLM2-135M + LoRA over the GNN's encodings", _cjs_model("teacher_cjs", "teacher"),
               _LLM, "teacher_cjs", default="gpu", on_device=True),
 )

@@ -32,7 +32,7 @@ from evaluation.rollout import DECISIONS_PER_JOB_CAP, batched_rollout, make_envs
 class GNNTraining:
     out: str = "agents/pretrained/cjs_gnn"  # checkpoint folder
     jobs: int = 50  # jobs per training episode (shorter than the 200 of evaluation, as Decima's curriculum)
-    imitate: str = "fair"  # the expert cloned and labelling DAgger: fair | wfair | lookahead (agents.cjs_lookahead)
+    imitate: str = "fair"  # the heuristic cloned and labelling DAgger: fair | wfair | fifo
     pool_file: str = ""  # clone this recorded pool (python -m distill.cjs pool) instead, also after --init
     bc_episodes: int = 6  # episodes of that heuristic to imitate
     bc_epochs: int = 4
@@ -255,14 +255,9 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     history = []
-    if args.imitate not in ("fair", "wfair", "lookahead"):
-        raise SystemExit(f"--imitate {args.imitate!r}: use fair, wfair or lookahead")
-    if args.imitate == "lookahead":  # the clairvoyant expert over wfair (slow: ~50 ms per labelled decision)
-        from agents.cjs_lookahead import Lookahead
-
-        expert = Lookahead()
-    else:
-        expert = make_agent("cjs", args.imitate)
+    if args.imitate not in ("fair", "wfair", "fifo"):
+        raise SystemExit(f"--imitate {args.imitate!r}: use fair, wfair or fifo")
+    expert = make_agent("cjs", args.imitate)
     # 1) behaviour cloning of a heuristic, then DAgger rounds labelled by it
     pool_trajs = None
     if args.pool_file:

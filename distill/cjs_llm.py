@@ -8,7 +8,7 @@ Both roles run :func:`distill.cjs_imitation.imitate` on 50-job workloads (Decima
 
 * **Pool** (offline part): ``--bc-episodes`` workloads scheduled by the pool's scheduler (``wfair``,
   the strongest baseline), every decision kept with its action; or ``--pool-file``, a recorded pool
-  (e.g. the clairvoyant lookahead expert's, :mod:`agents.cjs_lookahead`), replayed.
+  (``python -m distill.cjs pool``), replayed.
 * **Start**: the teacher's encoder and heads (and the student's, when it is not initialised from the
   teacher) start as the shipped Decima GNN (``--task-init``; ``''`` = random), the projections from the
   backbone at zero: the scheduler starts where the GNN stands and the backbone learns to improve on it.
@@ -20,14 +20,12 @@ Both roles run :func:`distill.cjs_imitation.imitate` on 50-job workloads (Decima
   **teacher's** actions on the states the student visits in the DAgger rounds (closed loop). ``--teacher
   ''`` trains the student alone (Mamba4Net-S): no KL, ``wfair`` labels the DAgger states.
 
-``--pool`` may name a model-backed agent (run on the training device): ``--pool student-wfair-slot
---teacher ''`` with its recorded ``--pool-file`` (``python -m distill.cjs pool --scheduler
-student-wfair-slot``) and ``--share-features true --init-from agents/pretrained/student_cjs_v1`` is how the
-shipped student was made (docs/CJS.md).
+``--pool`` may name any CJS agent, model-backed ones too (run on the training device).
 
 After each stage the validation JCT (seeds 2000+, ``--val-jobs`` jobs) picks the weights kept (the best
-so far is written to ``--out`` as training goes); at the end the model is evaluated on the held-out
-seeds (1000–1009, 200 jobs, as ``evaluation.compare --env cjs``) and saved (bf16 safetensors + JSON
+so far is written to ``--out`` as training goes); with ``--eval-seeds N`` the model is then scored on N
+generated validation workloads from ``--eval-first`` (the test workloads are scored by ``python -m
+evaluation.compare --env cjs``, once per shipped model) and saved (bf16 safetensors + JSON
 config with the metrics, training time and peak GPU memory). On CUDA the schedulers run in CUDA graphs
 (:class:`agents.cjs_llm.GraphedForward`), all workloads of a stage side by side in one batch.
 """
@@ -71,7 +69,7 @@ class CJSDistillation:
     dagger_epochs: int = 2
     dagger_beta: float = 0.5  # round r follows the labeler with probability beta^r
     kl_beta: float = 0.5  # student: weight of the KL to the teacher
-    labeler: str = "teacher"  # who labels the DAgger states: teacher | pool | lookahead (then the teacher only enters the KL)
+    labeler: str = "teacher"  # who labels the DAgger states: teacher | pool (then the teacher only enters the KL)
     temperature: float = 2.0
     batch_size: int = 256
     decision_cap: int = 600  # training / validation episodes are cut past this many decisions per job
@@ -82,8 +80,8 @@ class CJSDistillation:
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     val_seeds: int = 2
     val_jobs: int = 100
-    eval_seeds: int = 10  # held-out seeds (0 = skip the final evaluation) ...
-    eval_first: int = 1000  # ... from this one (a held-out run split over processes; --merge-evals joins them)
+    eval_seeds: int = 0  # validation workloads scored at the end (0 = none) ...
+    eval_first: int = 2000  # ... from this seed (a run split over processes; --merge-evals joins them)
     eval_jobs: int = 200
     validate_start: bool = True  # validate the start (off: the first DAgger round's weights are kept even if worse)
     eval_only: str = ""  # evaluate this checkpoint (teacher, student or Decima GNN) on the held-out seeds; OUT/metrics.json
@@ -288,15 +286,11 @@ def train(args: CJSDistillation, log=print):
     if anchored:  # lr 0 keeps the GNN as it is (still saved, as trained tensors): the backbone learns a correction
         groups.append({"params": anchored, "lr": args.anchor_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
-    # a model-backed pool scheduler (e.g. student-wfair) runs on the training device, graphed for the widest lockstep
+    # a model-backed pool scheduler runs on the training device, graphed for the widest batched rollout
     pool = make_agent("cjs", args.pool, device=str(device), batch=max(16, args.bc_episodes, args.dagger_episodes))
-    if args.labeler not in ("teacher", "pool", "lookahead"):
-        raise SystemExit(f"--labeler {args.labeler!r}: use teacher, pool or lookahead")
-    if args.labeler == "lookahead":  # the clairvoyant expert over wfair labels the DAgger states
-        from agents.cjs_lookahead import Lookahead
-
-        labeler = Lookahead()
-    elif teacher is not None and args.labeler == "teacher":
+    if args.labeler not in ("teacher", "pool"):
+        raise SystemExit(f"--labeler {args.labeler!r}: use teacher or pool")
+    if teacher is not None and args.labeler == "teacher":
         labeler = ModelScheduler(model=teacher, device=device, name="teacher",
                                forward=forward_for(teacher, device, args.dagger_episodes))
     else:

@@ -118,11 +118,11 @@ def evaluate(args: RLTraining, policy) -> dict:
         return {args.eval_traces: evaluate_abr(agent, load_abr_traces(args.eval_traces),
                                                load_abr_video("video1")).summary()}
     from envs.cjs import CJSConfig
-    from evaluation.cjs import HELD_OUT_SEEDS, evaluate_cjs
+    from evaluation.cjs import VALIDATION_SEEDS, evaluate_cjs
 
     from agents.sb3 import SB3CJSPolicy
 
-    run = evaluate_cjs(SB3CJSPolicy(policy), HELD_OUT_SEEDS[: args.eval_seeds], CJSConfig(num_jobs=args.eval_jobs))
+    run = evaluate_cjs(SB3CJSPolicy(policy), VALIDATION_SEEDS[: args.eval_seeds], CJSConfig(num_jobs=args.eval_jobs))
     return {f"cjs-{args.eval_jobs}-jobs": run.summary()}
 
 

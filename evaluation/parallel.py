@@ -62,14 +62,15 @@ def evaluate_abr_ray(name: str, traces, video, address: str | None = None, worke
     return ABRRun(runs[0].agent, traces.names, records, {**runs[0].meta, "traces": traces.name, "ray_tasks": len(refs)})
 
 
-def _cjs_task(name, seeds, config):
+def _cjs_task(name, seeds, config, workloads):
     from agents import make_agent
     from evaluation.cjs import evaluate_cjs
 
-    return evaluate_cjs(make_agent("cjs", name), seeds, config)
+    return evaluate_cjs(make_agent("cjs", name), seeds, config, workloads=workloads)
 
 
-def evaluate_cjs_ray(name: str, seeds, config, address: str | None = None, workers: int | None = None):
+def evaluate_cjs_ray(name: str, seeds, config, address: str | None = None, workers: int | None = None,
+                     workloads: dict | None = None):
     """:func:`evaluation.cjs.evaluate_cjs` with the workload seeds sharded over Ray tasks."""
     from evaluation.cjs import CJSRun
 
@@ -77,6 +78,8 @@ def evaluate_cjs_ray(name: str, seeds, config, address: str | None = None, worke
     seeds = list(seeds)
     n_tasks = workers or int(ray.cluster_resources().get("CPU", 1))
     task = ray.remote(_cjs_task)
-    runs = ray.get([task.remote(name, [seeds[i] for i in p], config) for p in _shards(len(seeds), n_tasks)])
+    runs = ray.get([task.remote(name, [seeds[i] for i in p], config,
+                                None if workloads is None else {seeds[i]: workloads[seeds[i]] for i in p})
+                    for p in _shards(len(seeds), n_tasks)])
     return CJSRun(runs[0].agent, seeds, [j for r in runs for j in r.jct_s], [m for r in runs for m in r.makespan_s],
                   [d for r in runs for d in r.decisions])

@@ -25,7 +25,7 @@ def jct_so_far(sim) -> np.ndarray:
 
 
 def batched_rollout(envs, seeds, policy, expert=None, follow: float = 0.0, record: bool = True,
-                    max_decisions: int | None = None, on_done=None) -> list[dict]:
+                    max_decisions: int | None = None, on_done=None, workloads: list | None = None) -> list[dict]:
     """Run one episode per env side by side: each round, every unfinished env asks ``policy`` (one
     batched :meth:`ModelScheduler.act_list` call when it has one) and steps. With ``expert``, the
     recorded action is the expert's label of each state and the executed one is the expert's with
@@ -35,18 +35,21 @@ def batched_rollout(envs, seeds, policy, expert=None, follow: float = 0.0, recor
     rewards, decision times, mean JCT, per-job JCT, makespan and the number of decisions. An episode
     past ``max_decisions`` is cut (``truncated``; its mean JCT then counts the jobs still running up to
     now — a lower bound): a poor scheduler can otherwise take hours of simulated time. ``on_done(i,
-    result)`` is called as each env's episode ends (e.g. to save a long run's finished workloads)."""
+    result)`` is called as each env's episode ends (e.g. to save a long run's finished workloads).
+    ``workloads``: a recorded job sequence per env instead of the one its seed generates."""
     from agents.cjs_gnn import trim  # numpy only, in the module of the models that read its output
 
     def ask(pol, active):
-        if hasattr(pol, "act_envs"):  # an expert that reads the simulator (agents.cjs_lookahead.Lookahead)
+        if hasattr(pol, "act_envs"):  # an expert that reads the simulators themselves
             return pol.act_envs([envs[i] for i in active])
         obs_list, infos = [obs[i] for i in active], [info[i] for i in active]
         if hasattr(pol, "act_list"):
             return pol.act_list(obs_list, infos)
         return [pol.act(o, i) for o, i in zip(obs_list, infos)]
 
-    obs, info = zip(*[e.reset(seed=int(s)) for e, s in zip(envs, seeds)])
+    wls = [None] * len(envs) if workloads is None else workloads
+    obs, info = zip(*[e.reset(seed=int(s), options=None if w is None else {"workload": w})
+                      for e, s, w in zip(envs, seeds, wls)])
     obs, info = list(obs), list(info)
     coins = [np.random.default_rng(int(s)) for s in seeds]
     out = [{"obs": [], "acts": [], "rewards": [], "times": []} for _ in envs]

@@ -18,15 +18,15 @@ fresh_machine() {  # on a fresh machine (no $K/data/cjs yet): the carried wheels
   install_wheels && tar xzf .devrun/s7.tgz -C "$K" data/cjs
 }
 
-heldout() {  # NAME SECONDS [FIRST]: seeds FIRST..FIRST+9 (default 1000: the held-out ones) in two processes
+heldout() {  # NAME SECONDS [FIRST]: seeds FIRST..FIRST+9 (default 2000: validation) in two processes
   # of 5 seeds, merged into $W/NAME_eval; NAME is a checkpoint folder under $W
   [ -f "$W/$1/config.json" ] || return 1
-  local a=${3:-1000}
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first "$a" --eval-seeds 5 --out "$W/$1_e0" \
+  local a=${3:-2000}
+  timeout "$2" python3 -m distill.cjs student --eval-only "$W/$1" --eval-first "$a" --eval-seeds 5 --out "$W/$1_e0" \
     > "$W/$1_e0.log" 2>&1 &
   local first=$!
-  timeout "$2" python3 -m distill.cjs --eval-only "$W/$1" --eval-first $((a + 5)) --eval-seeds 5 --out "$W/$1_e1" \
+  timeout "$2" python3 -m distill.cjs student --eval-only "$W/$1" --eval-first $((a + 5)) --eval-seeds 5 --out "$W/$1_e1" \
     > "$W/$1_e1.log" 2>&1
   wait "$first"
-  python3 -m distill.cjs --merge-evals "$W/$1_e0,$W/$1_e1" --out "$W/$1_eval" > "$W/$1_eval.log" 2>&1
+  python3 -m distill.cjs student --merge-evals "$W/$1_e0,$W/$1_e1" --out "$W/$1_eval" > "$W/$1_eval.log" 2>&1
 }

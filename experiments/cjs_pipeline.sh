@@ -46,12 +46,12 @@ A)
   cp "$W/teacher_cjs/adapter.safetensors" "$OUT/teacher_cjs_adapter.safetensors"
   cp "$W/gnn/model.safetensors" "$OUT/gnn_model.safetensors" ;;
 B)
-  python3 -m distill.cjs --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
+  python3 -m distill.cjs student --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
   e=$!
   timeout "${STUDENT_S:-360}" python -m distill.cjs student --teacher "$W/teacher_cjs" --bc-episodes 6 --bc-epochs 3 \
     --dagger-rounds 2 --dagger-episodes 6 --dagger-epochs 1 --eval-seeds 0 --out "$W/student_cjs" > "$W/student.log" 2>&1
   echo "student rc $?"
-  python3 -m distill.cjs --eval-only "$W/student_cjs" --out "$W/student_eval" > "$W/student_eval.log" 2>&1
+  python3 -m distill.cjs student --eval-only "$W/student_cjs" --out "$W/student_eval" > "$W/student_eval.log" 2>&1
   wait $e; echo "teacher eval rc $?"
   cp "$W/student_cjs/model.safetensors" "$OUT/student_cjs_model.safetensors" ;;
 C)
@@ -61,8 +61,8 @@ C)
   timeout 360 python -m distill.cjs student --teacher "$W/teacher_cjs" --init random $common --out "$W/student_random" > "$W/random.log" 2>&1
   echo "random rc $?"
   wait $a; echo "alone rc $?"
-  python3 -m distill.cjs --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
-  python3 -m distill.cjs --eval-only "$W/student_random" --out "$W/random_eval" > "$W/random_eval.log" 2>&1
+  python3 -m distill.cjs student --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
+  python3 -m distill.cjs student --eval-only "$W/student_random" --out "$W/random_eval" > "$W/random_eval.log" 2>&1
   wait ;;
 T)
   if [ ! -f "$GGUF" ]; then cat "$K"/parts/part_* > "$GGUF"; fi
@@ -91,25 +91,25 @@ S2)
   cp "$W/student_cjs/model.safetensors" "$OUT/student_cjs_model.safetensors"
   cp "$W/student_cjs/config.json" "$OUT/student_cjs_config.json" ;;
 S)
-  python3 -m distill.cjs --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
+  python3 -m distill.cjs student --eval-only "$W/teacher_cjs" --out "$W/teacher_eval" > "$W/teacher_eval.log" 2>&1 &
   e=$!
   s="--bc-episodes 0 --dagger-rounds ${ROUNDS:-3} --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --eval-seeds 0"
   timeout "${STUDENT_S:-420}" python -m distill.cjs student --teacher "$W/teacher_cjs" $s --out "$W/student_cjs" > "$W/student.log" 2>&1
   echo "student rc $?"
-  python3 -m distill.cjs --eval-only "$W/student_cjs" --out "$W/student_eval" > "$W/student_eval.log" 2>&1
+  python3 -m distill.cjs student --eval-only "$W/student_cjs" --out "$W/student_eval" > "$W/student_eval.log" 2>&1
   wait $e; echo "teacher eval rc $?"
   cp "$W/student_cjs/model.safetensors" "$OUT/student_cjs_model.safetensors"
   cp "$W/student_cjs/config.json" "$OUT/student_cjs_config.json" ;;
 X)
   s="--bc-episodes 0 --dagger-rounds ${ROUNDS:-3} --dagger-episodes 8 --dagger-epochs 1 --dagger-beta 0 --eval-seeds 0"
-  python3 -m distill.cjs --eval-only "$W/teacher_random" --out "$W/teacher_random_eval" > "$W/teacher_random_eval.log" 2>&1 &
+  python3 -m distill.cjs student --eval-only "$W/teacher_random" --out "$W/teacher_random_eval" > "$W/teacher_random_eval.log" 2>&1 &
   timeout "${STUDENT_S:-400}" python -m distill.cjs student --teacher "" --init random $s --out "$W/student_alone" > "$W/alone.log" 2>&1 &
   a=$!
   timeout "${STUDENT_S:-400}" python -m distill.cjs student --teacher "$W/teacher_cjs" --init random $s --out "$W/student_random" > "$W/random.log" 2>&1
   echo "random rc $?"
   wait $a; echo "alone rc $?"
-  python3 -m distill.cjs --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
-  python3 -m distill.cjs --eval-only "$W/student_random" --out "$W/random_eval" > "$W/random_eval.log" 2>&1
+  python3 -m distill.cjs student --eval-only "$W/student_alone" --out "$W/alone_eval" > "$W/alone_eval.log" 2>&1 &
+  python3 -m distill.cjs student --eval-only "$W/student_random" --out "$W/random_eval" > "$W/random_eval.log" 2>&1
   wait ;;
 esac
 (cd "$W" && tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' .)

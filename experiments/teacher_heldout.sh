@@ -61,7 +61,7 @@ same)
   nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
   for n in student_cjs student_offline student_random student_alone cjs_gnn; do
     src=.devrun/s7ckpt/$n; [ "$n" = cjs_gnn ] && src=agents/pretrained/cjs_gnn
-    timeout "${HELDOUT_S:-520}" python3 -m distill.cjs --eval-only "$src" --out "$W/${n}_gpu" > "$W/${n}_gpu.log" 2>&1 &
+    timeout "${HELDOUT_S:-520}" python3 -m distill.cjs student --eval-only "$src" --out "$W/${n}_gpu" > "$W/${n}_gpu.log" 2>&1 &
   done
   wait
   for n in student_cjs student_offline student_random student_alone cjs_gnn; do

@@ -147,6 +147,63 @@ def load_tpch(root: str | None = None) -> dict[tuple[int, str], JobDAG]:
     return {(q, s): load_job_dag(root, q, s) for s in QUERY_SIZES for q in range(1, NUM_QUERIES + 1)}
 
 
+WORKLOAD_COLUMNS = ("job_index", "arrival_ms", "query", "size", "num_stages", "num_tasks")
+
+
+def load_workload(path: str | os.PathLike, templates: dict[tuple[int, str], JobDAG]) -> list[tuple[float, JobDAG]]:
+    """A recorded job sequence (``workloads_seedN.csv`` of the reference run: job index, arrival ms, TPC-H
+    query, size, stages, tasks) as ``(arrival_ms, JobDAG)`` pairs for ``CJSEnv.reset(options={"workload":
+    ...})``. Each row must name a known template whose stage and task counts it repeats (a check that the
+    data is the same), arrivals never decrease; errors name the file and line."""
+    import csv
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceFormatError(path, f"cannot read ({exc})") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or tuple(c.strip() for c in rows[0]) != WORKLOAD_COLUMNS:
+        raise TraceFormatError(path, f"expected the header {','.join(WORKLOAD_COLUMNS)}", 1)
+    out, last = [], 0.0
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(WORKLOAD_COLUMNS):
+            raise TraceFormatError(path, f"expected {len(WORKLOAD_COLUMNS)} fields, got {len(row)}", lineno)
+        try:
+            arrival, query, stages, tasks = float(row[1]), int(row[2]), int(row[4]), int(row[5])
+        except ValueError:
+            raise TraceFormatError(path, "arrival_ms, query, num_stages and num_tasks must be numbers", lineno) from None
+        dag = templates.get((query, row[3].strip()))
+        if dag is None:
+            raise TraceFormatError(path, f"no TPC-H template for query {query} at size {row[3]!r}", lineno)
+        if not np.isfinite(arrival) or arrival < last:
+            raise TraceFormatError(path, f"arrival {row[1]} is not finite or earlier than the previous one", lineno)
+        if (dag.num_stages, int(dag.num_tasks.sum())) != (stages, tasks):
+            raise TraceFormatError(path, f"query {query} {row[3]} has {dag.num_stages} stages and "
+                                         f"{int(dag.num_tasks.sum())} tasks here, {stages} and {tasks} in the file", lineno)
+        out.append((arrival, dag))
+        last = arrival
+    if not out:
+        raise TraceFormatError(path, "no jobs")
+    return out
+
+
+def load_workloads(folder: str | os.PathLike, templates: dict[tuple[int, str], JobDAG] | None = None) -> dict[int, list]:
+    """Every ``workloads_seedN.csv`` of a folder, keyed by ``N`` (ascending)."""
+    import re
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder of workloads (workloads_seedN.csv)")
+    files = {int(m.group(1)): p for p in folder.iterdir() if (m := re.fullmatch(r"workloads_seed(\d+)\.csv", p.name))}
+    if not files:
+        raise TraceFormatError(folder, "holds no workloads_seedN.csv")
+    templates = templates if templates is not None else load_tpch()
+    return {seed: load_workload(files[seed], templates) for seed in sorted(files)}
+
+
 def random_job_dag(rng: np.random.Generator, num_stages: int | None = None, edge_prob: float = 0.3,
                    max_tasks: int = 40) -> JobDAG:
     """A random TPC-H-like DAG (upper-triangular edges, hence acyclic) for tests and fuzzing."""

@@ -1,50 +1,63 @@
-"""Event-driven Spark cluster simulator with Decima / spark-sched-sim semantics (numpy, no torch).
+"""Event-driven Spark cluster simulator with the reference semantics of spark_sched_sim (the Decima
+simulator that NetLLM reuses; its rules as given in ``shared/data/cjs/reference/SEMANTICS.md``).
 
-* Workload: ``num_jobs`` jobs, each a TPC-H query (1–22) at a random input size, arriving as a
-  Poisson process (rate 4e-5 per ms: one job every 25 s on average), the first at t = 0.
-* ``num_executors`` executors (50). An executor is idle, moving (2000 ms between jobs, also from the
-  general pool) or running one task.
-* Decisions: whenever some executor is free and some stage is schedulable, the scheduler picks a
-  stage and a parallelism limit for that stage's job; free executors are sent to that stage (those
-  already at the job first, without moving), as many as the stage still needs, the job's limit allows
-  and are free. If free executors and schedulable stages remain, it is asked again at the same time.
-* A stage is schedulable when all its parents have completed, it still has tasks no executor has
-  taken or is heading for, and its job is not at the whole cluster. An executor that finishes a task
-  keeps working on its stage while it has tasks left and the job is within its limit; otherwise it
-  waits, free, at its job. When a job completes, its executors return to the general pool.
-* Task durations are drawn from the recorded waves at the executor level nearest the job's number
-  of local executors (spark-sched-sim's interval rule over levels 5, 10, 20, 40, 50, 60, 80, 100):
-  an executor fresh to a stage after being idle or moving gets ``fresh_durations`` (else
-  ``first_wave`` + 1000 ms warm-up); one continuing its stage gets ``rest_wave``; one switching
-  stages within its job without idling gets ``first_wave``.
-* Time is in ms inside; JCT and rewards are reported in seconds. Reward of a step: −(sum over jobs
-  in the system of the time they spent in it during the step).
+* Workload: ``num_jobs`` TPC-H jobs (query 1–22 at an input size), the first at t = 0, then exponential
+  gaps (rate 4e-5 per ms: one job every 25 s on average); or a given job sequence (``reset(workload=)``).
+* ``num_executors`` (50) executors live in pools: the *common* pool, a *job* pool, or a *stage* pool.
+  An executor moving to another job is unavailable for ``moving_delay_ms`` (2000 ms).
+* **Scheduling rounds** run at one source pool: the common pool when a job arrives and it holds
+  executors; a job pool when a stage completion unlocks children (or ends a stage with executors
+  waiting there); a stage pool when an executor finishes there with no task left to start and nothing
+  committed. In a round the scheduler picks a stage and a parallelism limit again and again; each pick
+  *commits* source executors to the stage (at most its demand); the round ends when the source has no
+  uncommitted executor, no stage is offered, or the scheduler waits. Uncommitted executors then go to
+  the common pool. Idle committed executors leave at once; busy ones when their stage has no task left
+  to start (until then each finish starts the stage's next task).
+* **Offered stages**: demand (unstarted tasks − executors moving to it − commitments to it) > 0, every
+  parent *saturated* (demand ≤ 0, possibly still running), not picked this round, and the job's supply
+  below the cluster size (except for the source's own job). A job's supply counts the executors sent to
+  it (still counted after they drop to the common pool, until another job takes them) plus the
+  commitments to its stages. Tasks start only when every parent stage has *completed*: an executor that
+  arrives earlier waits in the job pool. An executor whose target no longer needs it takes another
+  ready stage of its job, or waits in the job pool. A job whose stages all have no demand sends its idle
+  executors to the common pool; a completed job sends all of its executors there.
+* **Durations** come from the recorded waves at the executor level of the job's local executors
+  (n ≤ 5 → 5; a recorded level → itself; between levels l < n < r → l with probability (n − l)/(r − l),
+  else r; beyond the data → the largest). An executor with no task just before (new, moved or idle)
+  draws ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up); one going on with the same stage
+  ``rest_wave`` (none: ``first_wave``); one going on to another stage of its job ``first_wave`` (none:
+  ``fresh_durations``).
+* Time is in ms inside; JCT and rewards are reported in seconds. Reward of a step: −(sum over jobs in
+  the system of the time they spent in it during the step). The episode ends when every job completed.
 
-Deliberate simplifications against spark-sched-sim (docs/CJS.md): one pool of free executors per
-decision instead of its per-source commitment rounds; a stage is ready when its parents have
-*completed* (Decima's rule) rather than when they are saturated.
+Differences from the reference kept on purpose (docs/CJS.md): durations draw from numpy's generator
+(the env's, seeded by ``reset(seed)``) instead of Python's ``random``, so schedules match the reference in
+distribution, not draw for draw.
 """
 
 from __future__ import annotations
 
 import copy
 import heapq
-from dataclasses import dataclass, field
+import random
+from collections import defaultdict
+from dataclasses import dataclass
 from itertools import count
 
 import numpy as np
 
 from traces.tpch import QUERY_SIZES, JobDAG
 
-EXECUTOR_LEVELS = (5, 10, 20, 40, 50, 60, 80, 100)  # recorded executor counts in the TPC-H data
+from .jobs import EXECUTOR_LEVELS, Job, executor_intervals, wave_lists  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
+
 ARRIVAL, TASK_DONE, EXEC_ARRIVES = 0, 1, 2  # event kinds
 TASK_START = 3  # logged only (a task starts inside another event's handling or a decision)
-IDLE, MOVING, BUSY = 0, 1, 2  # executor states
+COMMON = (-1, -1)  # the common pool's key; a job pool is (job, -1), a stage pool (job, stage)
 
 
 @dataclass(frozen=True)
 class CJSConfig:
-    """Workload and cluster (Decima / NetLLM defaults)."""
+    """Workload and cluster (spark_sched_sim's ``decima_tpch.yaml``; NetLLM uses the same)."""
 
     num_executors: int = 50  # cluster size in Decima's TPC-H experiments
     num_jobs: int = 200  # streaming jobs per episode (NetLLM's CJS setting)
@@ -52,87 +65,13 @@ class CJSConfig:
     moving_delay_ms: float = 2000.0  # an executor changing jobs is unavailable this long
     warmup_delay_ms: float = 1000.0  # added to a fresh executor's first-wave task when no fresh duration exists
     query_sizes: tuple = QUERY_SIZES  # input sizes sampled uniformly
-
-
-def executor_intervals(cap: int, levels=EXECUTOR_LEVELS) -> np.ndarray:
-    """(cap+1, 2) neighbouring recorded levels for each local-executor count (spark-sched-sim's rule)."""
-    iv = np.zeros((cap + 1, 2), dtype=np.int64)
-    for n in range(cap + 1):
-        if n <= levels[0]:
-            iv[n] = levels[0]
-        elif n >= levels[-1]:
-            iv[n] = levels[-1]
-        elif n in levels:
-            iv[n] = n
-        else:
-            k = np.searchsorted(levels, n)
-            iv[n] = (levels[k - 1], levels[k])
-    return iv
-
-
-@dataclass
-class Job:
-    id: int
-    dag: JobDAG
-    arrival_ms: float
-    completion_ms: float = np.nan
-    limit: int = 0
-    unlaunched: np.ndarray = field(default=None)  # type: ignore[assignment]  # tasks nobody took yet
-    heading: np.ndarray = field(default=None)  # type: ignore[assignment]  # executors moving to each stage
-    running: np.ndarray = field(default=None)  # type: ignore[assignment]
-    done_tasks: np.ndarray = field(default=None)  # type: ignore[assignment]
-    parents_left: np.ndarray = field(default=None)  # type: ignore[assignment]
-    stage_done: np.ndarray = field(default=None)  # type: ignore[assignment]
-    executors: set = field(default_factory=set)  # at the job or moving to it
-    last_duration_ms: np.ndarray = field(default=None)  # type: ignore[assignment]
-    n_moving: int = 0  # of `executors`, moving to the job
-    n_idle: int = 0  # of `executors`, idle at the job
-
-    def __post_init__(self):
-        n = self.dag.num_stages
-        self.unlaunched = self.dag.num_tasks.copy()
-        self.heading = np.zeros(n, dtype=np.int64)
-        self.running = np.zeros(n, dtype=np.int64)
-        self.done_tasks = np.zeros(n, dtype=np.int64)
-        self.parents_left = self.dag.adjacency.sum(0).astype(np.int64)
-        self.stage_done = np.zeros(n, dtype=bool)
-        self.last_duration_ms = self.dag.mean_duration_ms.copy()
-        self.children = [np.flatnonzero(self.dag.adjacency[i]) for i in range(n)]
-        self._sched = None  # cached schedulable(); cleared by touch() on every change
-
-    version: int = 0  # bumped by touch(): observers recompute this job's features only when it changed
-
-    def touch(self) -> None:
-        self._sched = None
-        self.version += 1
-
-    @property
-    def completed(self) -> bool:
-        return bool(self.stage_done.all())
-
-    def demand(self) -> np.ndarray:
-        return self.unlaunched - self.heading
-
-    def schedulable(self) -> np.ndarray:
-        """(N,) bool: parents complete, tasks left that nobody took or heads for."""
-        if self._sched is None:
-            self._sched = (self.parents_left == 0) & ~self.stage_done & (self.unlaunched - self.heading > 0)
-            self._any = bool(self._sched.any())
-        return self._sched
-
-    def any_schedulable(self) -> bool:
-        if self._sched is None:
-            self.schedulable()
-        return self._any
-
-    def remaining_work_ms(self) -> float:
-        left = self.dag.num_tasks - self.done_tasks
-        return float((left * self.dag.mean_duration_ms).sum())
+    common_rounds: tuple = ("completion",)  # events that start a round at the common pool besides a job arrival
 
 
 class SparkSim:
-    """The simulator. ``reset(rng)`` builds a workload; ``apply(job, stage, limit)`` makes one
-    decision; ``advance()`` runs events until the next decision point or the end."""
+    """The simulator. ``reset(rng)`` builds a workload and runs to the first round; ``apply(job, stage,
+    limit)`` commits source executors; ``advance()`` ends the round when it is over and runs events to the
+    next round (or the end); ``advance(wait=True)`` ends the round now."""
 
     def __init__(self, templates: dict[tuple[int, str], JobDAG] | list[JobDAG], config: CJSConfig = CJSConfig(),
                  visible_jobs: int | None = None):
@@ -146,11 +85,14 @@ class SparkSim:
         if not self.templates:
             raise ValueError("no job templates")
         self.intervals = executor_intervals(config.num_executors)
+        self._levels = [(int(lo), int(hi)) for lo, hi in self.intervals]
 
     # -------------------------------------------------------------------------------- episode
     def reset(self, rng: np.random.Generator, workload: list[tuple[float, JobDAG]] | None = None) -> None:
         cfg = self.config
         self.rng = rng
+        # task durations: Python's generator, as the reference's (seeded from the env's, so reset(seed) fixes all)
+        self.prng = random.Random(int(rng.integers(2**62)))
         self.now = 0.0
         self.events: list = []
         self.seq = count()
@@ -163,16 +105,22 @@ class SparkSim:
         for job in self.jobs:
             self._push(job.arrival_ms, ARRIVAL, job.id)
         n = cfg.num_executors
-        self.exec_state = np.full(n, IDLE, dtype=np.int64)
-        self.exec_job = np.full(n, -1, dtype=np.int64)  # -1: general pool
-        self.exec_stage = np.full(n, -1, dtype=np.int64)
-        self.exec_free_since = np.zeros(n)  # when it last became idle
-        self.exec_fresh = np.ones(n, dtype=bool)  # next task is its first after idling or moving
+        self.pool = [COMMON] * n  # where each executor is (a moving one: its destination stage)
+        self.busy = np.zeros(n, dtype=bool)
+        self.in_transit = np.zeros(n, dtype=bool)
+        self.went_on = [None] * n  # (job, stage) of the task it just finished, if it goes straight on
+        self.supply_job = np.full(n, -1, dtype=np.int64)
+        self.local = np.zeros(len(self.jobs), dtype=np.int64)  # executors at each job (in its pools, not moving)
+        self.members = defaultdict(set)  # pool -> executors in it (not moving)
+        self.members[COMMON] = set(range(n))
+        self.commits = defaultdict(lambda: defaultdict(int))  # source pool -> destination -> count
         self.active: list[int] = []  # arrived, unfinished job ids, in arrival order
         self.completed: list[int] = []
-        self.jct_total_ms = 0.0  # running sum, so per-step info needs no pass over the completed jobs
+        self.jct_total_ms = 0.0
         self.area_ms = 0.0  # ∫ (jobs in system) dt, for rewards
-        self.log: list[tuple] = []  # (time, kind, job, stage, executor): the event trace, task starts included
+        self.log: list[tuple] = []  # (time, kind, job, stage, executor)
+        self.source = None  # the pool of the round in progress
+        self.picked: set = set()  # stages picked in this round
         self.advance()
 
     def _push(self, t: float, kind: int, a: int, b: int = -1) -> None:
@@ -182,235 +130,337 @@ class SparkSim:
     def done(self) -> bool:
         return len(self.completed) == len(self.jobs)
 
+    def visible(self) -> list[int]:
+        return self.active if self.visible_jobs is None else self.active[: self.visible_jobs]
+
+    # ----------------------------------------------------------------------------- the round
+    def _source_job(self) -> int:
+        return -1 if self.source is None else self.source[0]
+
+    def committable(self) -> int:
+        """Executors of the source pool not committed yet (busy ones included)."""
+        if self.source is None:
+            return 0
+        return len(self.members[self.source]) - sum(self.commits[self.source].values())
+
     def free_executors(self) -> np.ndarray:
-        return np.flatnonzero(self.exec_state == IDLE)
+        """The committable executors of the round (their ids; busy ones included)."""
+        if self.source is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(sorted(self.members[self.source]), dtype=np.int64)[: self.committable()]
+
+    def supply(self, job: Job) -> int:
+        return len(job.executors) + job.incoming
 
     def can_grow(self, job: Job) -> bool:
-        """The job can put another free executor to work: it is below the whole cluster, or one of
-        its own executors is idle."""
-        return len(job.executors) < self.config.num_executors or job.n_idle > 0
+        return job.id == self._source_job() or self.supply(job) < self.config.num_executors
 
     def idle_local(self, job: Job) -> int:
         return job.n_idle
 
-    def visible(self) -> list[int]:
-        return self.active if self.visible_jobs is None else self.active[: self.visible_jobs]
+    def stage_mask(self, job: Job) -> np.ndarray:
+        """(N,) bool: the job's stages offered in this round."""
+        if self.source is None or self.committable() <= 0 or not self.can_grow(job):
+            return np.zeros(job.dag.num_stages, dtype=bool)
+        mask = (job.demand() > 0) & job.parents_saturated() & ~job.stage_done
+        for j, s in self.picked:
+            if j == job.id:
+                mask[s] = False
+        return mask
 
     def schedulable_stages(self) -> list[tuple[int, int]]:
-        out = []
-        for j in self.visible():
-            job = self.jobs[j]
-            if not self.can_grow(job):
-                continue
-            out.extend((j, int(s)) for s in np.flatnonzero(job.schedulable()))
-        return out
+        return [(j, int(s)) for j in self.visible() for s in np.flatnonzero(self.stage_mask(self.jobs[j]))]
 
     def needs_decision(self) -> bool:
-        if not (self.exec_state == IDLE).any():
+        if self.source is None:
             return False
-        for j in self.visible():
-            job = self.jobs[j]
-            if job.any_schedulable() and self.can_grow(job):
-                return True
-        return False
+        return any(self.stage_mask(self.jobs[j]).any() for j in self.visible())
 
-    # ------------------------------------------------------------------------------- decisions
     def apply(self, job_id: int, stage: int, limit: int) -> int:
-        """Send free executors to ``stage`` of ``job_id`` under parallelism ``limit``; return how many."""
+        """Commit source executors to ``stage`` of ``job_id``: as many as the job may still take under
+        ``limit`` (the source's own job: all its executors), at most the stage's demand, at least one."""
         job = self.jobs[job_id]
-        if job_id not in self.visible() or not job.schedulable()[stage]:
-            raise ValueError(f"stage {stage} of job {job_id} is not schedulable now")
-        cfg = self.config
-        limit = int(min(max(limit, len(job.executors) + 1), cfg.num_executors))
-        job.limit = limit
-        free = self.free_executors()
-        local = free[self.exec_job[free] == job_id]
-        others = free[self.exec_job[free] != job_id]
-        want = int(min(job.demand()[stage], limit - len(job.executors) + len(local), len(free)))
-        chosen = list(local[:want]) + list(others[: max(0, want - len(local))])
-        for e in chosen:
-            if self.exec_job[e] == job_id:
-                self._start_task(int(e), job, stage)
-            else:
-                self._send(int(e), job, stage)
-        return len(chosen)
+        if job_id not in self.visible() or not self.stage_mask(job)[stage]:
+            raise ValueError(f"stage {stage} of job {job_id} is not offered now")
+        room = self.committable()
+        if job_id == self._source_job():
+            want = room if limit >= self.config.num_executors else max(1, limit - self.supply(job) + room)
+        else:
+            want = max(1, limit - self.supply(job))
+        n = int(min(want, room, job.demand()[stage]))
+        job.limit = int(limit)
+        self.commits[self.source][(job_id, stage)] += n
+        job.committed[stage] += n
+        if job_id != self._source_job():
+            job.incoming += n
+        self.picked.add((job_id, stage))
+        job.touch()
+        return n
 
-    def _send(self, e: int, job: Job, stage: int) -> None:
-        old = self.exec_job[e]
+    def _end_round(self) -> None:
+        """Uncommitted source executors go to the common pool; committed idle ones leave now."""
+        src = self.source
+        self.source, self.picked = None, set()
+        for j in self.active:
+            if self.jobs[j].n_idle:
+                self.jobs[j].n_idle = 0
+                self.jobs[j].touch()
+        if src is None:
+            return
+        left = self.committable_of(src)
+        if left > 0 and src != COMMON:
+            self.commits[src][COMMON] += left
+        for e in sorted(self.members[src]):
+            if not self.busy[e]:
+                self._fulfill(e)
+
+    def committable_of(self, pool) -> int:
+        return len(self.members[pool]) - sum(self.commits[pool].values())
+
+    def _fulfill(self, e: int) -> bool:
+        """Send ``e`` (idle, in its pool) where its pool committed an executor; False if nothing is."""
+        src = self.pool[e]
+        pending = self.commits[src]
+        if not pending:
+            return False
+        dest = next(iter(pending))
+        pending[dest] -= 1
+        if pending[dest] == 0:
+            del pending[dest]
+        if dest == COMMON:
+            self._move_to_pool(e, COMMON)
+            return True
+        job = self.jobs[dest[0]]
+        job.committed[dest[1]] -= 1
+        if src == COMMON or src[0] != job.id:
+            job.incoming -= 1
+        job.touch()
+        if job.completed or job.id not in self.active:
+            self._move_to_pool(e, COMMON)
+            return True
+        if self.supply_job[e] != job.id:
+            self._take_supply(e, job.id)
+        if src != COMMON and src[0] == job.id:  # already at the job: no move (and no break, if it just worked)
+            went_on = self.went_on[e]
+            self._move_to_pool(e, (job.id, -1))
+            self.went_on[e] = went_on
+            self._arrive(e, dest[1])
+        else:
+            self._leave(e)
+            self.in_transit[e] = True
+            self.pool[e] = dest
+            job.moving[dest[1]] += 1
+            self._push(self.now + self.config.moving_delay_ms, EXEC_ARRIVES, e, dest[1])
+        return True
+
+    def _take_supply(self, e: int, job_id: int) -> None:
+        old = self.supply_job[e]
         if old >= 0:
             self.jobs[old].executors.discard(e)
-            self.jobs[old].n_idle -= 1  # only free (idle) executors are sent
             self.jobs[old].touch()
-        job.executors.add(e)
-        job.heading[stage] += 1
-        job.n_moving += 1
-        job.touch()
-        self.exec_state[e] = MOVING
-        self.exec_job[e] = job.id
-        self.exec_stage[e] = stage
-        self.exec_fresh[e] = True
-        self._push(self.now + self.config.moving_delay_ms, EXEC_ARRIVES, e, stage)
+        self.supply_job[e] = job_id
+        if job_id >= 0:
+            self.jobs[job_id].executors.add(e)
+            self.jobs[job_id].touch()
 
-    def _duration(self, e: int, job: Job, stage: int, continuing: bool) -> float:
-        local = len(job.executors) - job.n_moving
-        lo, hi = self.intervals[min(max(local, 0), self.config.num_executors)]
-        key = int(lo)
-        if lo != hi and 1 + int(self.rng.random() * (hi - lo)) > local - lo:
-            key = int(hi)
-        waves = job.dag.durations[stage]
-        if key not in waves["first_wave"]:
-            key = max(waves["first_wave"])  # more executors than the data recorded
+    def _leave(self, e: int) -> None:
+        pool = self.pool[e]
+        self.members[pool].discard(e)
+        if pool[0] >= 0 and not self.in_transit[e]:
+            self.local[pool[0]] -= 1
 
-        def draw(w):
+    def _move_to_pool(self, e: int, pool) -> None:
+        self._leave(e)
+        self.pool[e] = pool
+        self.members[pool].add(e)
+        if pool[0] >= 0:
+            self.local[pool[0]] += 1
+        self.went_on[e] = None
+
+    def _start_round(self, pool) -> None:
+        if self.source is None and self.committable_of(pool) > 0:
+            self.source, self.picked = pool, set()
+            if pool != COMMON:
+                job = self.jobs[pool[0]]
+                job.n_idle = self.committable_of(pool)
+                job.touch()
+
+    # ------------------------------------------------------------------------------ executors
+    def _local(self, job: Job) -> int:
+        """Executors at the job (in its pools, not moving): the level key of its durations."""
+        return self.local[job.id]
+
+    def _duration(self, e: int, job: Job, stage: int) -> float:
+        local = self.local[job.id]
+        lo, hi = self._levels[min(max(local, 0), self.config.num_executors)]
+        key = lo
+        if lo != hi and 1 + int(self.prng.random() * (hi - lo)) > local - lo:
+            key = hi
+        waves = wave_lists(job.dag)[stage]
+        first = waves[0]
+        if key not in first:
+            key = max(first)  # more executors than the data recorded
+        before = self.went_on[e]
+        # waves: (first_wave, rest_wave, fresh_durations) by level; the fallback order of each case
+        order = (2, 0) if before is None else (1, 0) if before == (job.id, stage) else (0, 2)
+        for i, w in enumerate(order):
             arr = waves[w].get(key)
-            if arr is None or arr.size == 0:
-                return None
-            return float(arr[int(self.rng.integers(arr.size))])
+            if arr:
+                d = arr[int(self.prng.random() * len(arr))]
+                return d + self.config.warmup_delay_ms if before is None and i == 1 else d
+        return float(job.dag.mean_duration_ms[stage])
 
-        # fresh: just arrived from another job, or idle for a while; else it goes on without a break
-        fresh = not continuing and (self.exec_fresh[e] or self.exec_free_since[e] < self.now)
-        if fresh:
-            d = draw("fresh_durations")
-            if d is None:
-                d = draw("first_wave")
-                d = None if d is None else d + self.config.warmup_delay_ms
-        elif continuing:
-            d = draw("rest_wave")
-            if d is None:
-                d = draw("first_wave")
-        else:
-            d = draw("first_wave")
-            if d is None:
-                d = draw("fresh_durations")
-        if d is None:
-            d = float(job.dag.mean_duration_ms[stage])
-        return d
-
-    def _start_task(self, e: int, job: Job, stage: int, continuing: bool = False) -> None:
-        d = self._duration(e, job, stage, continuing)
-        if self.exec_state[e] == IDLE and self.exec_job[e] == job.id:
-            job.n_idle -= 1
+    def _start_task(self, e: int, job: Job, stage: int) -> None:
+        d = self._duration(e, job, stage)
+        if self.pool[e] != (job.id, stage):
+            self._move_to_pool(e, (job.id, stage))
         job.unlaunched[stage] -= 1
-        job.touch()
         job.running[stage] += 1
         job.last_duration_ms[stage] = d
-        job.executors.add(e)
-        self.exec_state[e] = BUSY
-        self.exec_job[e] = job.id
-        self.exec_stage[e] = stage
-        self.exec_fresh[e] = False
+        job.touch()
+        self.busy[e] = True
+        self.went_on[e] = None
         self.log.append((self.now, TASK_START, job.id, stage, e))
         self._push(self.now + d, TASK_DONE, e, stage)
 
+    def _ready(self, job: Job, stage: int) -> bool:
+        return job.unlaunched[stage] > 0 and not job.stage_done[stage] and job.parents_completed()[stage]
+
+    def _arrive(self, e: int, stage: int) -> None:
+        """``e`` is at its job: run ``stage`` if it can start, else another ready stage with demand, else wait."""
+        job = self.jobs[self.pool[e][0]]
+        if self._ready(job, stage):
+            self._start_task(e, job, stage)
+            return
+
+        ready = [s for s in np.flatnonzero(job.demand() > 0) if self._ready(job, int(s))]
+        if ready:
+            self._start_task(e, job, int(ready[0]))
+        elif self.pool[e] != (job.id, -1):
+            self._move_to_pool(e, (job.id, -1))
+
     # ---------------------------------------------------------------------------------- events
     def advance(self, wait: bool = False) -> None:
-        """Run events until a decision is needed or every job has completed.
-
-        ``wait``: the scheduler chose to leave the free executors idle for now; run at least one event
-        before asking again.
-        """
-        while wait or not self.needs_decision():
-            if not self.events and wait:
-                return  # nothing left to wait for: the decision stands as it was
-            wait = False
+        """End the round if it is over (or ``wait``), then run events until the next round with an offered
+        stage, or the end."""
+        if wait or (self.source is not None and not self.needs_decision()):
+            self._end_round()
+        while not self.needs_decision():
+            if self.source is not None:
+                self._end_round()
             if not self.events:
-                if not self.done:  # pragma: no cover - guarded by the model
-                    raise RuntimeError("simulation stalled with unfinished jobs")
-                return
+                if self.done:
+                    return
+                if self.committable_of(COMMON) > 0 and self.source is None:
+                    # nothing will happen unless the common pool's executors go out: offer them (a round the
+                    # scheduler cannot wait through, as no event is left to wait for)
+                    self._start_round(COMMON)
+                    if self.needs_decision():
+                        return
+                raise RuntimeError("simulation stalled with unfinished jobs")  # pragma: no cover
             t, _, kind, a, b = heapq.heappop(self.events)
             self.area_ms += (t - self.now) * len(self.active)
             self.now = t
             if kind == ARRIVAL:
                 self.active.append(a)
                 self.log.append((t, kind, a, -1, -1))
+                self._start_round(COMMON)
             elif kind == EXEC_ARRIVES:
-                self._on_arrival(a, b)
+                self._on_executor_arrival(a, b)
             else:
                 self._on_task_done(a, b)
 
-    def _on_arrival(self, e: int, stage: int) -> None:
-        job = self.jobs[self.exec_job[e]]
-        job.heading[stage] -= 1
-        job.n_moving -= 1
+    def _on_executor_arrival(self, e: int, stage: int) -> None:
+        job = self.jobs[self.pool[e][0]]
+        self.in_transit[e] = False
+        job.moving[stage] -= 1
         job.touch()
+        self.members[self.pool[e]].add(e)
+        self.local[job.id] += 1
         self.log.append((self.now, EXEC_ARRIVES, job.id, stage, e))
-        if job.unlaunched[stage] > 0 and not job.stage_done[stage]:
-            self._start_task(e, job, stage)
-        else:
-            self._make_idle(e)
-
-    def _make_idle(self, e: int) -> None:
-        self.exec_state[e] = IDLE
-        self.exec_free_since[e] = self.now
-        if self.exec_job[e] >= 0:
-            job = self.jobs[self.exec_job[e]]
-            job.n_idle += 1
-            job.touch()
+        if job.id not in self.active:
+            self._to_common([e], "completion")
+            return
+        self._arrive(e, stage)
 
     def _on_task_done(self, e: int, stage: int) -> None:
-        job = self.jobs[self.exec_job[e]]
+        job = self.jobs[self.pool[e][0]]
         self.log.append((self.now, TASK_DONE, job.id, stage, e))
+        self.busy[e] = False
         job.running[stage] -= 1
         job.done_tasks[stage] += 1
         job.touch()
+        if job.unlaunched[stage] > 0:  # the stage has tasks left: go on with it
+            self.went_on[e] = (job.id, stage)
+            self._start_task(e, job, stage)
+            return
+        unlocked = False  # a child can start now
         if job.done_tasks[stage] == job.dag.num_tasks[stage]:
             job.stage_done[stage] = True
-            for c in job.children[stage]:
-                job.parents_left[c] -= 1
+            job.parents_left[job.children[stage]] -= 1
+            unlocked = any(job.parents_completed()[c] and job.unlaunched[c] > 0 for c in job.children[stage])
             if job.completed:
-                job.completion_ms = self.now
-                self.jct_total_ms += self.now - job.arrival_ms
-                self.active.remove(job.id)
-                self.completed.append(job.id)
-                job.n_idle = 0
-                for x in list(job.executors):
-                    job.executors.discard(x)
-                    self.exec_job[x] = -1
-                    if self.exec_state[x] == IDLE or x == e:
-                        self.exec_stage[x] = -1
-                self._make_idle(e)
-                self.exec_fresh[e] = True
+                self._complete(job)
                 return
-        if job.unlaunched[stage] - job.heading[stage] > 0 and len(job.executors) <= max(job.limit, 1):
-            self._start_task(e, job, stage, continuing=True)  # keep working on the stage
+            for x in sorted(self.members[(job.id, stage)]):  # the stage is over: its pool joins the job pool
+                if not self.busy[x] and x != e:
+                    self._move_to_pool(x, (job.id, -1))
+        if self._fulfill(e):
+            if unlocked:  # executors waiting at the job may now be committed to the children
+                self._start_round((job.id, -1))
+            return
+        if job.saturated().all() and not unlocked:  # nothing left to commit to in this job
+            self._to_common([e, *sorted(self.members[(job.id, -1)])], "saturation")
+            return
+        self.went_on[e] = (job.id, stage)
+        if unlocked or job.stage_done[stage]:
+            self._move_to_pool(e, (job.id, -1))
+            self.went_on[e] = (job.id, stage)
+            self._start_round((job.id, -1))
         else:
-            self._make_idle(e)
+            self._start_round((job.id, stage))
+
+    def _to_common(self, executors, why: str) -> None:
+        """Executors freed into the common pool by an event (``why``); a round there offers them at once
+        when ``why`` is among ``config.common_rounds``, else they wait for the next job arrival."""
+        for x in executors:
+            self._move_to_pool(x, COMMON)
+        if why in self.config.common_rounds:
+            self._start_round(COMMON)
+
+    def _complete(self, job: Job) -> None:
+        job.completion_ms = self.now
+        self.jct_total_ms += self.now - job.arrival_ms
+        self.active.remove(job.id)
+        self.completed.append(job.id)
+        freed = []
+        for pool in [p for p in list(self.members) if p != COMMON and p[0] == job.id]:
+            freed += sorted(self.members[pool])
+            self.commits.pop(pool, None)
+        self._to_common(freed, "completion")
+        job.touch()
 
     # ------------------------------------------------------------------------- snapshot, restore
-    _JOB_ARRAYS = ("unlaunched", "heading", "running", "done_tasks", "parents_left", "stage_done", "last_duration_ms")
-    _EXEC_ARRAYS = ("exec_state", "exec_job", "exec_stage", "exec_free_since", "exec_fresh")
-
     def snapshot(self) -> dict:
-        """The episode's mutable state (clock, event heap, RNG, executors, unfinished jobs), for
-        :meth:`restore`: a lookahead can try a decision, roll on and come back (~0.3 ms on a 200-job
-        workload, where a ``deepcopy`` of the simulator takes ~0.5 s). Completed jobs never change again
-        and are left out; the event log is kept by length (a restore truncates it)."""
-        done = set(self.completed)
-        jobs = [(j, [getattr(j, a).copy() for a in self._JOB_ARRAYS], set(j.executors), j.limit, j.n_moving,
-                 j.n_idle, j.completion_ms) for j in self.jobs if j.id not in done]
-        return {"episode": self.jobs, "now": self.now, "events": list(self.events), "seq": copy.copy(self.seq),
-                "rng": copy.deepcopy(self.rng.bit_generator.state),
-                "exec": [getattr(self, a).copy() for a in self._EXEC_ARRAYS], "active": list(self.active),
-                "completed": list(self.completed), "jct": self.jct_total_ms, "area": self.area_ms,
-                "log": len(self.log), "jobs": jobs}
+        """The episode's mutable state, for :meth:`restore` (a lookahead can try a decision, roll on and
+        come back). The job templates are shared, not copied."""
+        memo = {id(j.dag): j.dag for j in self.jobs}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("templates", "intervals", "config", "rng")}
+        return {"state": copy.deepcopy(state, memo), "rng": copy.deepcopy(self.rng.bit_generator.state),
+                "episode": self.jobs}
 
     def restore(self, snap: dict) -> None:
         """Return to a :meth:`snapshot` of this episode (any number of times)."""
         if snap["episode"] is not self.jobs:
             raise ValueError("snapshot of another episode (the simulator was reset since)")
-        self.now, self.events, self.seq = snap["now"], list(snap["events"]), copy.copy(snap["seq"])
+        memo = {id(j.dag): j.dag for j in self.jobs}
+        state = copy.deepcopy(snap["state"], memo)
+        for old, new in zip(self.jobs, state["jobs"]):  # keep the Job objects (observers hold them)
+            old.__dict__.update(new.__dict__)
+            old.touch()
+        state["jobs"] = self.jobs
+        self.__dict__.update(state)
         self.rng.bit_generator.state = snap["rng"]
-        for name, arr in zip(self._EXEC_ARRAYS, snap["exec"]):
-            getattr(self, name)[:] = arr
-        self.active, self.completed = list(snap["active"]), list(snap["completed"])
-        self.jct_total_ms, self.area_ms = snap["jct"], snap["area"]
-        del self.log[snap["log"]:]
-        for job, arrays, executors, limit, moving, idle, completion in snap["jobs"]:
-            for name, arr in zip(self._JOB_ARRAYS, arrays):
-                getattr(job, name)[:] = arr
-            job.executors, job.limit, job.n_moving, job.n_idle = set(executors), limit, moving, idle
-            job.completion_ms = completion
-            job.touch()  # new version: observers recompute the job's features
 
     # --------------------------------------------------------------------------------- metrics
     def jct_s(self) -> np.ndarray:

@@ -124,7 +124,7 @@ class CJSEnv(gym.Env):
     # ------------------------------------------------------------------------------- internals
     def _mask_stage(self, job_id: int, stage: int) -> bool:
         job = self.sim.jobs[job_id]
-        return stage < job.dag.num_stages and self.sim.can_grow(job) and bool(job.schedulable()[stage])
+        return stage < job.dag.num_stages and bool(self.sim.stage_mask(job)[stage])
 
     def _adjacency(self, job) -> np.ndarray:
         key = id(job.dag)
@@ -166,19 +166,20 @@ class CJSEnv(gym.Env):
                 self._node[k] = 0
             n = job.dag.num_stages
             left = job.dag.num_tasks - job.done_tasks
-            sched = job.schedulable() & sim.can_grow(job)
+            offered = sim.stage_mask(job)
+            sched = offered * np.where(job.parents_completed(), 1.0, 0.5)  # 0.5: a parent still runs
             node = self._node[k]
             node[:n, 0] = job.unlaunched / 100.0
             node[:n, 1] = job.last_duration_ms / 10_000.0
             node[:n, 2] = left * job.dag.mean_duration_ms / 1e6
             node[:n, 3] = job.running / E
             node[:n, 4] = sched
-            self._jobf[k] = (1.0, len(job.executors) / E, job.limit / E, 0.0,
-                             float(node[:n, 2].sum()), job.n_idle / E)
+            supply = sim.supply(job)
+            self._jobf[k] = (1.0, supply / E, job.limit / E, 0.0, float(node[:n, 2].sum()), job.n_idle / E)
             self._smask[k * S:(k + 1) * S] = 0
-            self._smask[k * S:k * S + n] = sched
+            self._smask[k * S:k * S + n] = offered
             self._lmask[k] = 0
-            self._lmask[k, len(job.executors):] = 1
+            self._lmask[k, min(supply, E - 1):] = 1
             self._slot[k] = (j, job.version)
         if visible:
             arrival = np.fromiter((sim.jobs[j].arrival_ms for j in visible), float, len(visible))

@@ -1,0 +1,98 @@
+"""A job of the CJS simulator (its per-stage counters) and the duration tables it draws from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from traces.tpch import JobDAG
+
+EXECUTOR_LEVELS = (5, 10, 20, 40, 50, 60, 80, 100)  # recorded executor counts in the TPC-H data
+
+
+def executor_intervals(cap: int, levels=EXECUTOR_LEVELS) -> np.ndarray:
+    """(cap+1, 2) neighbouring recorded levels for each local-executor count (spark-sched-sim's rule)."""
+    iv = np.zeros((cap + 1, 2), dtype=np.int64)
+    for n in range(cap + 1):
+        if n <= levels[0]:
+            iv[n] = levels[0]
+        elif n >= levels[-1]:
+            iv[n] = levels[-1]
+        elif n in levels:
+            iv[n] = n
+        else:
+            k = np.searchsorted(levels, n)
+            iv[n] = (levels[k - 1], levels[k])
+    return iv
+
+
+_WAVE_LISTS: dict[int, list] = {}
+
+
+def wave_lists(dag: JobDAG) -> list:
+    """Per stage, the (first_wave, rest_wave, fresh_durations) dicts of level -> Python list of ms (cached
+    per template: the simulator draws one duration per task)."""
+    lists = _WAVE_LISTS.get(id(dag))
+    if lists is None or lists[0] is not dag:
+        lists = (dag, [tuple({int(k): [float(x) for x in v] for k, v in w[name].items()}
+                             for name in ("first_wave", "rest_wave", "fresh_durations")) for w in dag.durations])
+        _WAVE_LISTS[id(dag)] = lists
+    return lists[1]
+
+
+@dataclass
+class Job:
+    id: int
+    dag: JobDAG
+    arrival_ms: float
+    completion_ms: float = np.nan
+    limit: int = 0  # the last limit a decision gave it (an observation feature)
+    unlaunched: np.ndarray = field(default=None)  # type: ignore[assignment]  # tasks not started yet
+    moving: np.ndarray = field(default=None)  # type: ignore[assignment]  # executors moving to each stage
+    committed: np.ndarray = field(default=None)  # type: ignore[assignment]  # commitments to each stage
+    running: np.ndarray = field(default=None)  # type: ignore[assignment]
+    done_tasks: np.ndarray = field(default=None)  # type: ignore[assignment]
+    stage_done: np.ndarray = field(default=None)  # type: ignore[assignment]
+    last_duration_ms: np.ndarray = field(default=None)  # type: ignore[assignment]
+    executors: set = field(default_factory=set)  # its supply: executors sent to it, until another job takes them
+    n_idle: int = 0  # executors of this job that the current round may commit (an observation feature)
+    incoming: int = 0  # commitments to its stages from pools of other jobs (they count in its supply)
+    version: int = 0  # bumped by touch(): observers recompute this job's features only when it changed
+
+    def __post_init__(self):
+        n = self.dag.num_stages
+        self.unlaunched = self.dag.num_tasks.copy()
+        self.moving = np.zeros(n, dtype=np.int64)
+        self.committed = np.zeros(n, dtype=np.int64)
+        self.running = np.zeros(n, dtype=np.int64)
+        self.done_tasks = np.zeros(n, dtype=np.int64)
+        self.stage_done = np.zeros(n, dtype=bool)
+        self.last_duration_ms = self.dag.mean_duration_ms.copy()
+        self.parents_left = self.dag.adjacency.sum(0).astype(np.int64)  # parents not completed yet
+        self.parents = [np.flatnonzero(self.dag.adjacency[:, i]) for i in range(n)]
+        self.children = [np.flatnonzero(self.dag.adjacency[i]) for i in range(n)]
+
+    def touch(self) -> None:
+        self.version += 1
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.stage_done.all())
+
+    def demand(self) -> np.ndarray:
+        return self.unlaunched - self.moving - self.committed
+
+    def saturated(self) -> np.ndarray:
+        return self.demand() <= 0
+
+    def parents_saturated(self) -> np.ndarray:
+        sat = self.saturated()
+        return np.asarray([bool(sat[p].all()) for p in self.parents], dtype=bool)
+
+    def parents_completed(self) -> np.ndarray:
+        return self.parents_left == 0
+
+    def remaining_work_ms(self) -> float:
+        left = self.dag.num_tasks - self.done_tasks
+        return float((left * self.dag.mean_duration_ms).sum())

@@ -1,0 +1,59 @@
+"""CJS-v0 against an independent run of the reference simulator (spark_sched_sim, as NetLLM runs it):
+the ten reference workloads replayed job for job with FIFO (25 executors at most per job) and Fair.
+
+The issue's target is 5% per workload and 2% over the ten; this simulator reaches 12.7% per workload and
++9.5% (FIFO) / +5.4% (Fair) over the ten (docs/CJS.md says where the rest of the gap may come from). The bounds below pin what it reaches today, so that no
+change drifts further from the reference unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+PER_SEED, OVERALL = 0.15, 0.11  # reached: per workload ≤ 12.7%, over the ten +9.5% (FIFO) and +5.4% (Fair)
+
+
+@pytest.fixture(scope="module")
+def reference(data_root):
+    from evaluation.cjs import reference_workloads
+
+    summary = json.loads((data_root / "cjs/reference/summary.json").read_text())["per_seed"]
+    return reference_workloads(str(data_root / "cjs/reference")), summary
+
+
+@pytest.mark.parametrize("name", ["fifo", "fair"])
+def test_fifo_and_fair_follow_the_reference_run(reference, name):
+    from agents import make_agent
+    from evaluation.cjs import evaluate_cjs
+
+    workloads, summary = reference
+    seeds = sorted(workloads)
+    assert seeds == list(range(1, 11))
+    run = evaluate_cjs(make_agent("cjs", name), seeds, workloads=workloads)
+    ours = np.asarray([j.mean() for j in run.jct_s])
+    ref = np.asarray([summary[str(s)][name]["mean_jct_s"] for s in seeds])
+    assert all(len(j) == 200 for j in run.jct_s)  # every job, as the reference averages
+    gap = ours / ref - 1
+    assert np.all(np.abs(gap) <= PER_SEED), dict(zip(seeds, np.round(100 * gap, 1)))
+    assert abs(ours.mean() / ref.mean() - 1) <= OVERALL
+    # the ordering the reference shows on every workload
+    if name == "fair":
+        fifo = np.asarray([summary[str(s)]["fifo"]["mean_jct_s"] for s in seeds])
+        assert np.all(ours < fifo)
+
+
+def test_workload_files_are_checked(tmp_path, data_root):
+    from traces.errors import TraceFormatError
+    from traces.tpch import load_tpch, load_workload
+
+    src = (data_root / "cjs/reference/workloads_seed1.csv").read_text().splitlines()
+    bad = tmp_path / "w.csv"
+    bad.write_text("\n".join([src[0], src[1].replace(",11,20g,11,", ",11,20g,12,")]))
+    with pytest.raises(TraceFormatError, match="w.csv:2: query 11 20g has 11 stages"):
+        load_workload(bad, load_tpch())
+    bad.write_text("\n".join([src[0], src[2], src[1]]))
+    with pytest.raises(TraceFormatError, match="w.csv:3: arrival"):
+        load_workload(bad, load_tpch())
