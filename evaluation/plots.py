@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_abr(runs, out_dir: Path, title: str = "") -> list[Path]:
+def plot_abr(runs, out_dir: Path, title: str = "", suffix: str = "") -> list[Path]:
     """Per-trace QoE CDF per agent, and a bar chart of the QoE parts."""
     plt = _plt()
     out_dir = Path(out_dir)
@@ -39,7 +40,7 @@ def plot_abr(runs, out_dir: Path, title: str = "") -> list[Path]:
     ax.set_title(f"ABR QoE per trace {title}".strip())
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    paths.append(_save(fig, out_dir / "abr_qoe_cdf.png"))
+    paths.append(_save(fig, out_dir / f"abr_qoe_cdf{suffix}.png"))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -57,9 +58,52 @@ def plot_abr(runs, out_dir: Path, title: str = "") -> list[Path]:
     ax.set_title(f"ABR QoE parts {title}".strip())
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    paths.append(_save(fig, out_dir / "abr_qoe_parts.png"))
+    paths.append(_save(fig, out_dir / f"abr_qoe_parts{suffix}.png"))
     plt.close(fig)
     return paths
+
+
+def plot_abr_session(runs, out_dir: Path, title: str = "", suffix: str = "") -> Path:
+    """Mean QoE, bitrate and buffer by chunk index over the session, one line per agent."""
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(6.4, 7.2), sharex=True)
+    for run in runs:
+        k = np.arange(1, run.records["qoe"].shape[1] + 1)
+        axes[0].plot(k, run.records["qoe"].mean(0), label=run.agent, lw=1.2)
+        axes[1].plot(k, run.records["bitrate_kbps"].mean(0) / 1000.0, lw=1.2)
+        axes[2].plot(k, run.records["buffer_s"].mean(0), lw=1.2)
+    for ax, label in zip(axes, ("mean QoE", "mean bitrate (Mbps)", "mean buffer (s)")):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("chunk index")
+    axes[0].set_title(f"ABR over the session {title}".strip())
+    axes[0].legend(fontsize=7, ncol=3)
+    path = _save(fig, Path(out_dir) / f"abr_session{suffix}.png")
+    plt.close(fig)
+    return path
+
+
+def plot_abr_timeline(runs, trace, index: int, out_dir: Path, title: str = "", suffix: str = "") -> Path:
+    """One trace: its bandwidth over time, and each agent's chosen bitrate, buffer and stalls by chunk."""
+    plt = _plt()
+    fig, axes = plt.subplots(4, 1, figsize=(6.4, 8.4))
+    axes[0].step(trace.times_s, trace.mbps, where="pre", color="k", lw=1)
+    axes[0].set_xlabel("trace time (s)")
+    axes[0].set_ylabel("bandwidth (Mbps)")
+    for run in runs:
+        k = np.arange(1, run.records["qoe"].shape[1] + 1)
+        axes[1].step(k, run.records["bitrate_kbps"][index] / 1000.0, where="mid", label=run.agent, lw=1.1)
+        axes[2].plot(k, run.records["buffer_s"][index], lw=1.1)
+        axes[3].bar(k, run.records["rebuffer_s"][index], alpha=0.5)
+    for ax, label in zip(axes[1:], ("bitrate (Mbps)", "buffer (s)", "stall (s)")):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("chunk index")
+    axes[0].set_title(f"ABR timeline: {trace.name} {title}".strip(), fontsize=9)
+    axes[1].legend(fontsize=7, ncol=3)
+    path = _save(fig, Path(out_dir) / f"abr_timeline{suffix}.png")
+    plt.close(fig)
+    return path
 
 
 def plot_vp(runs, out_dir: Path, title: str = "") -> Path:
@@ -96,3 +140,55 @@ def plot_cjs(runs, out_dir: Path) -> Path:
     path = _save(fig, Path(out_dir) / "cjs_jct_cdf.png")
     plt.close(fig)
     return path
+
+
+def plot_bench(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in result["models"].items():
+        by_mode: dict[str, list] = {}
+        for key, run in m["runs"].items():
+            if "context_decisions" in run:
+                continue
+            if run.get("failed"):
+                continue
+            mode = re.sub(r"(^|-)b\d+", "", key).strip("-")  # the key without its batch size
+            by_mode.setdefault(mode, []).append((run["batch"], run["decisions_per_s"]))
+        for mode, pts in by_mode.items():
+            pts.sort()
+            ax.plot(*zip(*pts), marker="o", label=f"{name} {mode}")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="decisions / s", title=result["device"])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "throughput_vs_batch.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in result["models"].items():
+        pts: dict[tuple, list] = {}
+        for key, run in m["runs"].items():
+            if "context_decisions" in run:
+                pts.setdefault((key.split("-b")[0], run["batch"]), []).append(
+                    (run["context_decisions"], run["latency_ms_median"]))
+        for (mode, b), p in pts.items():
+            p.sort()
+            ax.plot(*zip(*p), marker="o", label=f"{name} {mode} b{b}")
+        s = [(run["batch"], run["latency_ms_median"]) for k, run in m["runs"].items() if "context_decisions" not in run]
+        for b, lat in s:
+            if name == "student" or "window" in str(m["runs"]):
+                ax.axhline(lat, ls=":", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="episode length so far (decisions)", ylabel="latency per decision (ms)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "latency_vs_horizon.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(result["models"])
+    ax.barh(names, [result["models"][n]["param_bytes"] / 2**20 for n in names])
+    ax.set(xscale="log", xlabel=f"parameter storage at {result['dtype']} (MiB)")
+    fig.tight_layout()
+    fig.savefig(out / "storage.png", dpi=120)
+    plt.close(fig)

@@ -14,14 +14,22 @@ CJS_COLUMNS = ("agent", "seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s",
                "decisions")
 
 
-def abr_table(rows: list[dict], title: str) -> str:
+def abr_table(rows: list[dict], title: str, reference: str | None = None) -> str:
     head = (f"{'agent':<16}{'traces':>7}{'QoE':>9}{'of opt':>8}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}"
             f"{'p10':>8}{'p50':>8}{'p90':>8}")
+    if reference:
+        head += f"  {'Δ vs ' + reference + ' [95% CI]':<34}{'W/T/L':>10}"
     lines = [title, head, "-" * len(head)]
     for r in rows:
         frac = "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"
-        lines.append(f"{r['agent']:<16}{r['traces']:>7}{r['qoe']:>9.4f}{frac:>8}{r['bitrate_mbps']:>9.3f}"
-                     f"{r['rebuffer_s']:>9.4f}{r['smooth_mbps']:>9.3f}{r['qoe_p10']:>8.3f}{r['qoe_p50']:>8.3f}{r['qoe_p90']:>8.3f}")
+        line = (f"{r['agent']:<16}{r['traces']:>7}{r['qoe']:>9.4f}{frac:>8}{r['bitrate_mbps']:>9.3f}"
+                f"{r['rebuffer_s']:>9.4f}{r['smooth_mbps']:>9.3f}{r['qoe_p10']:>8.3f}{r['qoe_p50']:>8.3f}{r['qoe_p90']:>8.3f}")
+        key = f"vs_{reference}_diff"
+        if reference and key in r:
+            p = f"vs_{reference}_"
+            ci = f"{r[key]:+.4f} [{r[p + 'diff_ci_low']:+.4f}, {r[p + 'diff_ci_high']:+.4f}]"
+            line += f"  {ci:<34}{str(r[p + 'wins']) + '/' + str(r[p + 'ties']) + '/' + str(r[p + 'losses']):>10}"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -9,6 +9,8 @@ from typing import Callable
 
 import numpy as np
 
+from traces.errors import UserError
+
 from . import report
 
 
@@ -25,10 +27,10 @@ class TaskSpec:
 
 # --------------------------------------------------------------------------------------------- ABR
 
-def _abr_load(args):
-    from traces import DatasetNotFoundError, load_abr_traces, load_abr_video, synthetic_trace_set, synthetic_video
+def _abr_set(name: str):
+    """One trace set (a dataset name or a folder), with its clean mask when it is fcc-test."""
+    from traces import DatasetNotFoundError, duplicate_mask, load_abr_traces, synthetic_trace_set
 
-    name = args.traces or "fcc-test"
     try:
         traces = load_abr_traces(name)
     except DatasetNotFoundError as exc:
@@ -37,6 +39,22 @@ def _abr_load(args):
         print(f"NOTE: {exc}\nNOTE: running on 20 synthetic Markov traces instead (not comparable to published "
               "numbers).", file=sys.stderr)
         traces = synthetic_trace_set(np.random.default_rng(0), count=20)
+    clean = None
+    if traces.name == "fcc-test":  # the fcc-test traces that are not also in fcc-train
+        try:
+            clean = ~duplicate_mask("fcc-test", "fcc-train")
+        except FileNotFoundError:
+            clean = None
+    return {"traces": traces, "clean": clean}
+
+
+def _abr_load(args):
+    from traces import DatasetNotFoundError, load_abr_video, synthetic_video
+
+    names = [n for n in (args.traces or "fcc-test").split(",") if n]
+    if not names or len(set(names)) != len(names):
+        raise UserError(f"--traces {args.traces!r}: give one or more distinct sets, comma-separated")
+    sets = [_abr_set(n) for n in names]
     try:
         video = load_abr_video(args.video)
     except DatasetNotFoundError as exc:
@@ -45,19 +63,13 @@ def _abr_load(args):
         print(f"NOTE: video {args.video!r} not found ({exc.__class__.__name__}); using a synthetic VBR video.",
               file=sys.stderr)
         video = synthetic_video(np.random.default_rng(0))
-    clean = None
-    if traces.name == "fcc-test":  # the fcc-test traces that are not also in fcc-train
-        from traces import duplicate_mask
-
-        try:
-            clean = ~duplicate_mask("fcc-test", "fcc-train")
-        except FileNotFoundError:
-            clean = None
-    return {"traces": traces, "video": video, "clean": clean}
+    return {"sets": sets, "video": video}
 
 
 def _abr_agents(names, args):
     names = list(names)
+    if args.reference and args.reference not in names:
+        names.insert(0, args.reference)  # every row is compared with it
     if not args.no_optimum and "offline-optimal" not in names:
         names.append("offline-optimal")  # every row is reported as a fraction of it
     if args.no_optimum and "offline-optimal" in names:
@@ -66,64 +78,107 @@ def _abr_agents(names, args):
 
 
 def _abr_work(data):
-    return (data["video"].num_chunks - 1) * len(data["traces"])
+    return (data["video"].num_chunks - 1) * sum(len(s["traces"]) for s in data["sets"])
 
 
 def _abr_evaluate(name, data, args, device, progress):
+    """The agent on every set: ``{set name: ABRRun}``."""
     from agents import make_agent
 
     from .abr import evaluate_abr
 
-    traces, video = data["traces"], data["video"]
-    if args.ray is not None:
-        from .parallel import evaluate_abr_ray
+    video, out = data["video"], {}
+    for s in data["sets"]:
+        traces = s["traces"]
+        if args.ray is not None:
+            from .parallel import evaluate_abr_ray
 
-        run = evaluate_abr_ray(name, traces, video, address=args.ray or None, workers=args.workers)
-        progress(_abr_work(data))
-        return run
-    agent = make_agent("abr", name, video=video, traces=traces, progress=not args.quiet, workers=args.workers)
-    return evaluate_abr(agent, traces, video, progress=progress)
+            out[traces.name] = evaluate_abr_ray(name, traces, video, address=args.ray or None, workers=args.workers)
+            progress((video.num_chunks - 1) * len(traces))
+            continue
+        agent = make_agent("abr", name, video=video, traces=traces, progress=not args.quiet, workers=args.workers)
+        out[traces.name] = evaluate_abr(agent, traces, video, progress=progress)
+    return out
+
+
+def _abr_rows(runs, mask, reference: str | None) -> list[dict]:
+    """Table rows: each agent's summary, its QoE interval over traces, its share of the optimum, and its
+    paired difference to ``reference``."""
+    from .stats import bootstrap_mean_ci, paired
+
+    optimum = next((r for r in runs if r.agent == "offline-optimal"), None)
+    best = None if optimum is None else optimum.summary(mask)["qoe"]
+    ref = next((r for r in runs if r.agent == reference), None)
+    rows = []
+    for r in runs:
+        per = r.per_trace_qoe if mask is None else r.per_trace_qoe[mask]
+        lo, hi = bootstrap_mean_ci(per)
+        row = {"agent": r.agent, **r.summary(mask), "ci_low": lo, "ci_high": hi,
+               "of_optimum": None if best is None else r.summary(mask)["qoe"] / best}
+        if ref is not None and r is not ref:
+            base = ref.per_trace_qoe if mask is None else ref.per_trace_qoe[mask]
+            row.update({f"vs_{reference}_{k}": v for k, v in paired(per, base).items()})
+        rows.append(row)
+    return rows
 
 
 def _abr_report(runs, data, args, out):
-    traces, video, clean = data["traces"], data["video"], data["clean"]
-    optimum = next((r for r in runs if r.agent == "offline-optimal"), None)
-
-    def table(mask):
-        rows = [{"agent": r.agent, **r.summary(mask)} for r in runs]
-        best = None if optimum is None else optimum.summary(mask)["qoe"]
-        for row in rows:
-            row["of_optimum"] = None if best is None else row["qoe"] / best
-        return rows
-
-    label = f"{traces.name} ({len(traces)} traces, {video.name})"
-    rows = table(None)
-    print(report.abr_table(rows, f"ABR on {label}: mean QoE per chunk, first chunk skipped; 'of opt' = share of "
-                                 "the offline optimum"))
-    clean_rows = None
-    if clean is not None:
-        clean_rows = table(clean)
+    video, reference = data["video"], args.reference
+    result = {"env": "abr", "video": video.name, "reference": reference, "sets": {}}
+    for s in data["sets"]:
+        traces, clean = s["traces"], s["clean"]
+        set_runs = [r[traces.name] for r in runs]
+        label = f"{traces.name} ({len(traces)} traces, {video.name})"
+        rows = _abr_rows(set_runs, None, reference)
+        print(report.abr_table(rows, f"ABR on {label}: mean QoE per chunk, first chunk skipped; 'of opt' = share "
+                                     f"of the offline optimum; Δ = paired difference to {reference} [95% CI], W/T/L"
+                                     " over traces", reference))
+        clean_rows = None
+        if clean is not None:
+            clean_rows = _abr_rows(set_runs, clean, reference)
+            print()
+            print(report.abr_table(clean_rows, f"ABR on the {int(clean.sum())} {traces.name} traces not in fcc-train",
+                                   reference))
         print()
-        print(report.abr_table(clean_rows, f"ABR on the {int(clean.sum())} {traces.name} traces not in fcc-train"))
-    report.write_csv(out / "abr_summary.csv", [{**r, "subset": subset} for subset, rs in
-                                               (("all", rows), ("clean", clean_rows or [])) for r in rs],
-                     [*report.ABR_COLUMNS, "subset"])
+        result["sets"][traces.name] = {
+            "traces": traces.name, "synthetic": traces.synthetic, "summary": rows, "summary_clean": clean_rows,
+            "clean_traces": None if clean is None else [n for n, c in zip(traces.names, clean) if c]}
+    first = data["sets"][0]["traces"]
+    result.update({"traces": first.name, "synthetic": first.synthetic, **{k: result["sets"][first.name][k] for k in
+                   ("summary", "summary_clean", "clean_traces")}, "meta": runs[0][first.name].meta if runs else {}})
+    summary_rows = [{**r, "set": name, "subset": subset} for name, res in result["sets"].items()
+                    for subset, rs in (("all", res["summary"]), ("clean", res["summary_clean"] or [])) for r in rs]
+    report.write_csv(out / "abr_summary.csv", summary_rows, [*report.ABR_COLUMNS, "ci_low", "ci_high", "set", "subset"])
     report.write_csv(out / "abr_per_trace.csv",
-                     [{"trace": name, **{r.agent: f"{r.per_trace_qoe[i]:.6f}" for r in runs}}
-                      for i, name in enumerate(traces.names)], ["trace", *[r.agent for r in runs]])
-    result = {
-        "env": "abr", "traces": traces.name, "synthetic": traces.synthetic, "video": video.name,
-        "summary": rows, "summary_clean": clean_rows,
-        "clean_traces": None if clean is None else [n for n, c in zip(traces.names, clean) if c],
-        "meta": runs[0].meta if runs else {},
-    }
+                     [{"set": s["traces"].name, "trace": name,
+                       **{r[s["traces"].name].agent: f"{r[s['traces'].name].per_trace_qoe[i]:.6f}" for r in runs}}
+                      for s in data["sets"] for i, name in enumerate(s["traces"].names)],
+                     ["set", "trace", *[r[first.name].agent for r in runs]])
     return result, ["abr_summary.csv", "abr_per_trace.csv"]
 
 
 def _abr_plot(runs, data, out):
-    from .plots import plot_abr
+    from .plots import plot_abr, plot_abr_session, plot_abr_timeline
 
-    return plot_abr(runs, out, title=f"— {data['traces'].name}")
+    paths = []
+    many = len(data["sets"]) > 1
+    for s in data["sets"]:
+        traces = s["traces"]
+        suffix = f"_{_slug(traces.name)}" if many else ""
+        set_runs = [r[traces.name] for r in runs]
+        paths += plot_abr(set_runs, out, title=f"— {traces.name}", suffix=suffix)
+        paths.append(plot_abr_session(set_runs, out, title=f"— {traces.name}", suffix=suffix))
+        # the timeline of the trace on which the agents differ most (the widest spread of per-trace QoE)
+        spread = np.ptp(np.stack([r.per_trace_qoe for r in set_runs]), axis=0)
+        k = int(np.argmax(spread))
+        paths.append(plot_abr_timeline(set_runs, traces.traces[k], k, out, title=f"({traces.name})", suffix=suffix))
+    return paths
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name).rstrip("/").split("/")[-1])
 
 
 # ---------------------------------------------------------------------------------------------- VP
@@ -174,10 +229,11 @@ def _vp_plot(runs, data, out):
 # --------------------------------------------------------------------------------------------- CJS
 
 def _cjs_load(args):
-    from .cjs import HELD_OUT_SEEDS
+    from .cjs import reference_workloads
 
-    n = args.seeds
-    return {"seeds": HELD_OUT_SEEDS[:n] if n <= len(HELD_OUT_SEEDS) else tuple(range(1000, 1000 + n))}
+    workloads = reference_workloads(args.workloads)
+    seeds = tuple(sorted(workloads))[: args.seeds]
+    return {"seeds": seeds, "workloads": workloads, "folder": args.workloads or "$MAMBA4NET_DATA/cjs/reference"}
 
 
 def _cjs_evaluate(name, data, args, device, progress):
@@ -189,20 +245,23 @@ def _cjs_evaluate(name, data, args, device, progress):
     if args.ray is not None:
         from .parallel import evaluate_cjs_ray
 
-        run = evaluate_cjs_ray(name, data["seeds"], CJSConfig(), address=args.ray or None, workers=args.workers)
+        run = evaluate_cjs_ray(name, data["seeds"], CJSConfig(), address=args.ray or None, workers=args.workers,
+                               workloads=data["workloads"])
         progress(len(data["seeds"]))
         return run
-    return evaluate_cjs(make_agent("cjs", name, device=device), data["seeds"], progress=progress)
+    return evaluate_cjs(make_agent("cjs", name, device=device), data["seeds"], progress=progress,
+                        workloads=data["workloads"])
 
 
 def _cjs_report(runs, data, args, out):
     seeds = data["seeds"]
     rows = [{"agent": r.agent, **r.summary()} for r in runs]
-    print(report.cjs_table(rows, f"CJS: 200 TPC-H jobs, 50 executors, Poisson arrivals (25 s mean), held-out "
-                                 f"seeds {seeds[0]}..{seeds[-1]}"))
+    print(report.cjs_table(rows, f"CJS: the reference run's workloads (200 TPC-H jobs, 50 executors), seeds "
+                                 f"{', '.join(map(str, seeds))}"))
     report.write_csv(out / "cjs_summary.csv", rows, report.CJS_COLUMNS)
-    result = {"env": "cjs", "seeds": list(seeds), "summary": rows,
-              "per_seed_mean_jct_s": {r.agent: [float(j.mean()) for j in r.jct_s] for r in runs}}
+    result = {"env": "cjs", "workloads": str(data["folder"]), "seeds": list(seeds), "summary": rows,
+              "per_seed_mean_jct_s": {r.agent: {str(s): float(j.mean()) for s, j in zip(r.seeds, r.jct_s)}
+                                      for r in runs}}
     return result, ["cjs_summary.csv"]
 
 

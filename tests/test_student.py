@@ -236,3 +236,20 @@ def test_bench_harness_cpu(tmp_path):
     assert cjs["ratios"]["throughput_x_b1"] > 0 and 0 < cjs["ratios"]["storage_fraction"]
     with pytest.raises(SystemExit, match="use abr, vp, cjs"):
         main(["--device", "cpu", "--tiny", "--tasks", "dash", "--out", str(tmp_path / "x")])
+
+
+def test_shipped_student_scores_its_recorded_qoe(data_root):
+    """The shipped student's quality is pinned: its mean QoE on the first 8 traces of fcc-test and of oboe
+    (test mode, deterministic simulator) equals the value recorded in its checkpoint, to 1e-6."""
+    from agents import agent_spec, make_agent
+    from evaluation.abr import evaluate_abr
+    from traces import load_abr_traces, load_abr_video
+
+    meta = json.loads((agent_spec("abr", "student").folder / "config.json").read_text())
+    video = load_abr_video("video1")
+    for name, path in (("fcc-test", "fcc-test"), ("oboe", str(data_root / "abr/traces/oboe"))):
+        pinned = meta["pinned_qoe"][name]
+        traces = load_abr_traces(path).subset(np.arange(len(pinned["traces"])))
+        assert traces.names == pinned["traces"]
+        qoe = evaluate_abr(make_agent("abr", "student", video=video), traces, video).summary()["qoe"]
+        assert qoe == pytest.approx(pinned["qoe"], abs=1e-6), name

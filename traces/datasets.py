@@ -35,6 +35,9 @@ OFFSETS_LOCAL = "abr/fcc-test-start-offsets.tsv"
 LOCAL_ONLY = {
     "jin2022": ("vp/Jin2022", "NetLLM viewport_prediction/data/viewports/Jin2022"),
     "tpch": ("cjs/tpch", "NetLLM cluster_job_scheduling/data/tpch (= decima-sim spark_env/tpch)"),
+    # validation only, never trained on (issue #24): Oboe's video-session throughput traces
+    "oboe": ("abr/traces/oboe", "confiwent/Real-world-bandwidth-traces traces_oboe (Akhtar et al., SIGCOMM 2018)"),
+    "cjs-reference": ("cjs/reference", "an independent run of NetLLM's spark_sched_sim (seeds 1-10)"),
 }
 
 
@@ -195,15 +198,36 @@ def download_dataset(name: str, base_url: str | None = None, progress: bool = Tr
 
 # --------------------------------------------------------------------------------------- loading
 
+# Clean ABR splits (issue #24): fcc-valid copies fcc-train and 42 fcc-test traces are in fcc-train, so a
+# model is trained on fcc-train minus every trace byte-identical to an fcc-test one, and validated on a
+# disjoint part of the rest: every VALID_EVERY-th trace by name. `oboe` is validation only, never trained on.
+CLEAN_SPLITS = ("fcc-train-clean", "fcc-valid-clean")
+VALID_EVERY = 5
+
+
+def clean_abr_split(name: str) -> TraceSet:
+    """``fcc-train-clean`` or ``fcc-valid-clean`` (see :data:`CLEAN_SPLITS`), built from fcc-train and fcc-test."""
+    train_dir, test_dir = resolve("fcc-train").path, resolve("fcc-test").path
+    test_digests = {_sha256(p.read_bytes()) for p in test_dir.iterdir() if p.is_file()}
+    traces = load_trace_dir(train_dir)
+    clean = [t for t in traces if _sha256((train_dir / t.name).read_bytes()) not in test_digests]
+    valid = name == "fcc-valid-clean"
+    picked = [t for i, t in enumerate(clean) if (i % VALID_EVERY == VALID_EVERY - 1) == valid]
+    return TraceSet(picked, name=name)
+
+
 def load_abr_traces(name_or_path: str | os.PathLike, download: bool = False, fmt: str = "cooked",
                     on_error: str = "raise") -> TraceSet:
     """Load a trace set. ``fcc-test`` carries NetLLM's per-trace start offsets; others start at row 1.
+    ``fcc-train-clean`` / ``fcc-valid-clean`` are the clean splits of fcc-train (:func:`clean_abr_split`).
     ``on_error="skip"`` leaves out unreadable trace files with a warning each."""
+    if str(name_or_path) in CLEAN_SPLITS:
+        return clean_abr_split(str(name_or_path))
     res = resolve(name_or_path, download=download)
     traces = load_trace_dir(res.path, fmt=fmt, on_error=on_error)
     start = np.ones(len(traces), dtype=np.int64)
     offsets_file = None
-    if res.name is not None and manifest()["datasets"][res.name].get("offsets"):
+    if res.name is not None and manifest()["datasets"].get(res.name, {}).get("offsets"):
         offsets_file = res.root / manifest()["datasets"][res.name]["offsets"]["local"]
     elif res.name is None and (res.path / "start-offsets.tsv").is_file():
         offsets_file = res.path / "start-offsets.tsv"

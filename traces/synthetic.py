@@ -49,6 +49,41 @@ def markov_bandwidth_trace(
     return BandwidthTrace(name=name, times_s=times, mbps=mbps, source="synthetic")
 
 
+def randomized_bandwidth_trace(rng: np.random.Generator, duration_s: float = 400.0, name: str = "randomized",
+                               low_mbps: float = 0.2, high_mbps: float = 10.0) -> BandwidthTrace:
+    """One draw of a domain-randomisation family of links, for training that must generalise beyond FCC.
+
+    Per trace, drawn once: a regime count (1–4) and for each regime a mean bandwidth log-uniform in
+    [``low_mbps``, ``high_mbps``], a volatility (relative noise 2–60%), a step (0.5–5 s, as sampling
+    periods of real logs differ) and a correlation (AR(1) coefficient 0–0.95); regimes switch at uniform
+    times; outages (bandwidth near 0 for 1–8 s) arrive at a rate of 0–0.02 per second. Bandwidth stays
+    above 1% of the regime's mean except in outages (1 kbps there, so a trace always delivers)."""
+    regimes = int(rng.integers(1, 5))
+    cuts = np.sort(rng.uniform(0.0, duration_s, regimes - 1))
+    edges = np.concatenate([[0.0], cuts, [duration_s]])
+    times, values = [0.0], []
+    for r in range(regimes):
+        mean = float(np.exp(rng.uniform(np.log(low_mbps), np.log(high_mbps))))
+        vol, step, rho = rng.uniform(0.02, 0.6), rng.uniform(0.5, 5.0), rng.uniform(0.0, 0.95)
+        t, z = edges[r], 0.0
+        while t < edges[r + 1]:
+            z = rho * z + np.sqrt(1 - rho * rho) * rng.normal()
+            t = min(t + step, edges[r + 1])
+            times.append(t)
+            values.append(max(mean * (1.0 + vol * z), 0.01 * mean))
+    times, mbps = np.asarray(times), np.asarray([values[0]] + values)
+    rate = rng.uniform(0.0, 0.02)
+    for start in rng.uniform(0.0, duration_s, rng.poisson(rate * duration_s)):
+        mbps[(times >= start) & (times < start + rng.uniform(1.0, 8.0))] = 1e-3
+    return BandwidthTrace(name=name, times_s=times, mbps=mbps, source="randomized")
+
+
+def randomized_trace_set(rng: np.random.Generator, count: int = 200, **kwargs) -> TraceSet:
+    """``count`` draws of :func:`randomized_bandwidth_trace`, starting at row 1."""
+    return TraceSet([randomized_bandwidth_trace(rng, name=f"randomized_{i:04d}", **kwargs) for i in range(count)],
+                    name="randomized", synthetic=True)
+
+
 def synthetic_trace_set(rng: np.random.Generator, count: int = 20, **kwargs) -> TraceSet:
     """``count`` Markov traces, starting at row 1 (Pensieve's default)."""
     traces = [markov_bandwidth_trace(rng, name=f"synthetic_{i:03d}", **kwargs) for i in range(count)]
