@@ -18,27 +18,28 @@ JOB_FEATURES = 6  # present, local executors, limit, time in system, remaining w
 
 
 class CJSEnv(gym.Env):
-    """Scheduling streaming Spark jobs on a 50-executor cluster.
+    """Scheduling streaming Spark jobs on a 50-executor cluster, with spark_sched_sim's rules (``core``).
 
     ## Action Space
-    ``MultiDiscrete([max_jobs·max_stages + 1, num_executors])``: a stage slot (job slot ·
-    max_stages + stage; the last value = wait: leave the free executors idle until the next event)
-    and a parallelism limit − 1 for that stage's job (clamped to at least its executors + 1).
-    ``obs["stage_mask"]`` marks the schedulable slots; :meth:`action_masks` gives both masks. An
-    invalid choice (a slot that is not schedulable, or wait with no event pending) is replaced by the
-    first schedulable stage and flagged ``info["invalid_action"] = True``, so every step progresses.
+    ``MultiDiscrete([max_jobs·max_stages + 1, num_executors])``: a stage slot (job slot · max_stages +
+    stage; the last value = wait: end the scheduling round, its uncommitted executors go to the common
+    pool) and a parallelism limit − 1 for that stage's job: the round's source executors committed to the
+    stage are ``limit − supply`` (at least one; the source's own job: all of them when the limit is the
+    cluster), at most the stage's demand. ``obs["stage_mask"]`` marks the offered slots; :meth:`action_masks`
+    gives both masks. An invalid choice (a slot not offered, or wait with no event pending) is replaced by
+    the first offered stage and flagged ``info["invalid_action"] = True``, so every step progresses.
 
     ## Observation Space
     ``Dict`` with fixed shapes; job slot ``k`` is the ``k``-th oldest job in the system:
 
     | key | shape | content |
     |---|---|---|
-    | ``node_features`` | (J, S, 5) | unlaunched tasks / 100, last task duration (s) / 10, remaining work (s) / 1000, running tasks / executors, schedulable |
-    | ``job_features`` | (J, 6) | present, local executors / executors, limit / executors, time in system (s) / 100, remaining work (s) / 1000, idle local executors / executors |
+    | ``node_features`` | (J, S, 5) | unlaunched tasks / 100, last task duration (s) / 10, remaining work (s) / 1000, running tasks / executors, offered (1: parents completed, 0.5: parents only saturated) |
+    | ``job_features`` | (J, 6) | present, supply / executors, limit / executors, time in system (s) / 100, remaining work (s) / 1000, its own executors this round may commit / executors |
     | ``adjacency`` | (J, S, S) int8 | ``[k, i, j] = 1``: stage i of job k is a parent of stage j |
-    | ``stage_mask`` | (J·S + 1,) int8 | schedulable stage slots (+ wait, valid while a future event is pending) |
-    | ``limit_mask`` | (J, E) int8 | ``[k, l] = 1`` if limit ``l + 1`` exceeds job k's executors |
-    | ``free_executors`` | (1,) | free executors / executors |
+    | ``stage_mask`` | (J·S + 1,) int8 | offered stage slots (+ wait, valid while a future event is pending) |
+    | ``limit_mask`` | (J, E) int8 | ``[k, l] = 1`` if limit ``l + 1`` exceeds job k's supply |
+    | ``free_executors`` | (1,) | the round's committable executors / executors |
 
     ## Rewards
     ``−`` the job-seconds spent in the system during the step (sum over jobs present of the time
@@ -46,7 +47,8 @@ class CJSEnv(gym.Env):
     simulator's completion times.
 
     ## Starting State
-    A workload of 200 TPC-H jobs (random query and size) with Poisson arrivals, from ``reset(seed)``.
+    A workload of 200 TPC-H jobs (random query and size) with Poisson arrivals, from ``reset(seed)``; or a
+    recorded job sequence, ``reset(options={"workload": [(arrival_ms, JobDAG), ...]})``.
 
     ## Episode End
     ``terminated`` when every job has completed.
@@ -56,7 +58,7 @@ class CJSEnv(gym.Env):
     has ≤ 18), ``templates`` (job DAGs; default: all TPC-H queries from the ``tpch`` dataset).
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version; its core now follows spark_sched_sim's pools and commitment rounds (issue #25).
     """
 
     metadata = {"render_modes": [], "render_fps": 1}
