@@ -118,6 +118,9 @@ def main(argv=None) -> None:
     parser.add_argument("--traces", default=None,
                         help="ABR: trace sets, names or folders, comma-separated (default fcc-test), one table "
                              "each; VP: a dataset folder in Jin2022's layout (default: NetLLM's Jin2022 split)")
+    parser.add_argument("--on-bad-file", choices=["raise", "skip"], default="raise",
+                        help="ABR/VP: a trace file that does not load stops the run (raise) or is left out with a "
+                             "warning (skip)")
     parser.add_argument("--reference", default="robustmpc",
                         help="ABR: the agent every other is compared with, per trace (paired bootstrap interval)")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"], help="VP split (Jin2022)")

@@ -27,12 +27,12 @@ class TaskSpec:
 
 # --------------------------------------------------------------------------------------------- ABR
 
-def _abr_set(name: str):
+def _abr_set(name: str, on_error: str = "raise"):
     """One trace set (a dataset name or a folder), with its clean mask when it is fcc-test."""
     from traces import DatasetNotFoundError, duplicate_mask, load_abr_traces, synthetic_trace_set
 
     try:
-        traces = load_abr_traces(name)
+        traces = load_abr_traces(name, on_error=on_error)
     except DatasetNotFoundError as exc:
         if name != "fcc-test":  # the user asked for something specific: fail loudly
             raise
@@ -54,7 +54,7 @@ def _abr_load(args):
     names = [n for n in (args.traces or "fcc-test").split(",") if n]
     if not names or len(set(names)) != len(names):
         raise UserError(f"--traces {args.traces!r}: give one or more distinct sets, comma-separated")
-    sets = [_abr_set(n) for n in names]
+    sets = [_abr_set(n, args.on_bad_file) for n in names]
     try:
         video = load_abr_video(args.video)
     except DatasetNotFoundError as exc:
@@ -187,10 +187,10 @@ def _vp_load(args):
     from traces.viewport import load_jin2022_split, load_viewport_dataset, make_windows
 
     if args.traces in (None, "jin2022"):
-        traces = load_jin2022_split(args.split)
+        traces = load_jin2022_split(args.split, on_error=args.on_bad_file)
         label = f"jin2022 {args.split} split"
     else:
-        traces = load_viewport_dataset(args.traces)
+        traces = load_viewport_dataset(args.traces, on_error=args.on_bad_file)
         label = f"{args.traces} (all traces)"
     return {"traces": traces, "label": label, "windows": make_windows(traces)}
 

@@ -494,3 +494,40 @@ def test_downloads_have_a_deadline_and_a_size_cap(tmp_path):
     big.write_bytes(b"y" * 2000)
     with pytest.raises(Exception, match="cap"):
         _fetch(big.as_uri(), max_bytes=1000)
+
+
+@FUZZ
+@given(st.lists(st.text(alphabet="0123456789-.e,\t x\n", max_size=12), max_size=8), st.integers(0, 5))
+def test_video_offsets_and_workload_loaders_fuzz(tmp_path, lines, level):
+    """Video size files, start-offset tables and CJS workload files: a valid object or the loader's own
+    error naming the file."""
+    from traces.abr import load_start_offsets
+    from traces.tpch import load_workload
+
+    text = "\n".join(lines)
+    vdir = tmp_path / "v"
+    vdir.mkdir(exist_ok=True)
+    for k in range(6):
+        (vdir / f"video_size_{k}").write_text(text if k == level else "\n".join([str(1000 * (k + 1))] * 48))
+    (tmp_path / "o.tsv").write_text(text.replace(",", "\t"))
+    (tmp_path / "w.csv").write_text("job_index,arrival_ms,query,size,num_stages,num_tasks\n" + text)
+    for load, path in ((lambda p: load_video(p), vdir), (load_start_offsets, tmp_path / "o.tsv"),
+                       (lambda p: load_workload(p, {}), tmp_path / "w.csv")):
+        try:
+            load(path)
+        except TraceFormatError as exc:
+            assert str(path) in str(exc)
+
+
+def test_compare_skips_bad_trace_files_when_asked(tmp_path, data_root):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    for name in sorted((data_root / "abr/traces/fcc-test").iterdir())[:2]:
+        (folder / name.name).write_bytes(name.read_bytes())
+    (folder / "zz_bad").write_text("0 1\n5 2\n3 1\n")
+    args = ["-m", "evaluation.compare", "--env", "abr", "--traces", str(folder), "--agents", "bba", "--no-optimum",
+            "--out", str(tmp_path / "o"), "--quiet", "--no-plots"]
+    res = _cli(args)
+    assert res.returncode == 2 and "zz_bad:3: time goes backwards" in res.stderr
+    res = _cli([*args, "--on-bad-file", "skip"])
+    assert res.returncode == 0 and "skipped 1 of 3 files" in res.stderr
