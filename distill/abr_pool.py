@@ -243,7 +243,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m distill.abr pool", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="robustmpc", help="comma-separated agent names")
-    parser.add_argument("--traces", default="fcc-train", help="dataset name or folder")
+    parser.add_argument("--traces", default="fcc-train-clean", help="dataset name or folder; a+b for a union, randomized:N for generated links")
     parser.add_argument("--video", default="video1")
     parser.add_argument("--repeats", type=int, default=1, help="passes over the traces (later ones: random start rows)")
     parser.add_argument("--seed", type=int, default=0)

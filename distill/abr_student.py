@@ -57,7 +57,7 @@ class StudentDistillation:
     beta: float = 0.5  # weight of the KL to the teacher
     temperature: float = 2.0
     dagger_rounds: int = 2
-    dagger_traces: str = "fcc-train"
+    dagger_traces: str = "fcc-train-clean+randomized:200"
     steps: int = 3000
     batch_size: int = 32  # episodes
     lr: float = 3e-4
@@ -67,7 +67,7 @@ class StudentDistillation:
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     save_every: int = 500
     log_every: int = 50
-    eval_traces: str = "fcc-test"
+    eval_traces: str = "fcc-valid-clean,oboe"  # validation sets (fcc-test is reported by compare, once)
     out: str = "agents/pretrained/student_abr"
 
 

@@ -51,12 +51,12 @@ class TeacherAdaptation:
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     save_every: int = 500
     log_every: int = 50
-    eval_traces: str = "fcc-test"
+    eval_traces: str = "fcc-valid-clean,oboe"  # validation sets (fcc-test is reported by compare, once)
     # closed loop (DAgger): the teacher plays --dagger-traces after each of the first --dagger-rounds phases of
     # --steps, this ABR agent (e.g. ppo, robustmpc) labels every state it reached, and those episodes join the pool
     dagger_rounds: int = 0
     dagger_labeler: str = ""
-    dagger_traces: str = "fcc-train"
+    dagger_traces: str = "fcc-train-clean+randomized:200"
     out: str = "agents/pretrained/teacher_abr"
 
 

@@ -40,7 +40,7 @@ class RLTraining:
     timesteps: int = 2_000_000
     n_envs: int = 8
     vec: str = "dummy"  # dummy | subproc (one process per env: use on many-core machines)
-    traces: str = "fcc-train"  # ABR training traces
+    traces: str = "fcc-train-clean"  # ABR training traces (a+b for a union, randomized:N for generated links)
     jobs: int = 20  # CJS: jobs per training workload
     n_steps: int = 512  # rollout length per env
     batch_size: int = 1024
@@ -52,7 +52,7 @@ class RLTraining:
     gamma: float = 0.99
     seed: int = 0
     device: str = "cpu"
-    eval_traces: str = "fcc-test"
+    eval_traces: str = "fcc-valid-clean"  # validation (fcc-test is reported by compare, once)
     eval_jobs: int = 200
     eval_seeds: int = 10
     tensorboard: str = ""

@@ -273,3 +273,25 @@ def test_trace_dir_skips_side_files(tmp_path):
     (tmp_path / "a").write_text("0 1\n1 2\n")
     (tmp_path / "mahimahi_ptrs.pkl").write_bytes(b"\x80")
     assert [t.name for t in load_trace_dir(tmp_path)] == ["a"]
+
+
+def test_clean_splits_unions_and_randomized_links(data_root):
+    """fcc-train-clean holds no copy of an fcc-test trace and fcc-valid-clean is disjoint from it; a+b joins
+    sets; randomized:N:SEED draws the same playable links for the same seed."""
+    import hashlib
+
+    from envs.abr.core import ABRConfig, TraceBank
+    from traces import load_abr_traces, load_abr_video
+
+    train, valid = load_abr_traces("fcc-train-clean"), load_abr_traces("fcc-valid-clean")
+    assert (len(train), len(valid)) == (155, 38) and not set(train.names) & set(valid.names)
+    digest = lambda folder, n: hashlib.sha256((data_root / "abr/traces" / folder / n).read_bytes()).hexdigest()  # noqa: E731
+    test = {digest("fcc-test", n) for n in load_abr_traces("fcc-test").names}
+    assert not test & {digest("fcc-train", n) for n in train.names + valid.names}
+    both = load_abr_traces("fcc-valid-clean+randomized:30:7")
+    assert len(both) == 68 and both.synthetic
+    again = load_abr_traces("randomized:30:7")
+    np.testing.assert_array_equal(both.traces[-1].mbps, again.traces[-1].mbps)
+    m = np.asarray([t.mbps.mean() for t in load_abr_traces("randomized:200:0").traces])
+    assert 0.15 < m.min() and m.max() < 11 and m.max() / m.min() > 10  # the family spans the 0.2–10 Mbps range
+    TraceBank(again.traces).check_playable(load_abr_video("video1"), ABRConfig())

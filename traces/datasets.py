@@ -219,10 +219,26 @@ def clean_abr_split(name: str) -> TraceSet:
 def load_abr_traces(name_or_path: str | os.PathLike, download: bool = False, fmt: str = "cooked",
                     on_error: str = "raise") -> TraceSet:
     """Load a trace set. ``fcc-test`` carries NetLLM's per-trace start offsets; others start at row 1.
-    ``fcc-train-clean`` / ``fcc-valid-clean`` are the clean splits of fcc-train (:func:`clean_abr_split`).
+    ``fcc-train-clean`` / ``fcc-valid-clean`` are the clean splits of fcc-train (:func:`clean_abr_split`);
+    ``randomized:COUNT[:SEED]`` draws domain-randomised links; ``a+b`` is the union of two sets.
     ``on_error="skip"`` leaves out unreadable trace files with a warning each."""
-    if str(name_or_path) in CLEAN_SPLITS:
-        return clean_abr_split(str(name_or_path))
+    text = str(name_or_path)
+    if "+" in text:  # a union of sets, e.g. fcc-train-clean+randomized:200
+        parts = [load_abr_traces(p, download, fmt, on_error) for p in text.split("+")]
+        return TraceSet([t for s in parts for t in s.traces], np.concatenate([s.start_index for s in parts]),
+                        name=text, synthetic=any(s.synthetic for s in parts))
+    if text.startswith("randomized:"):  # randomized:COUNT[:SEED], the domain-randomised links of traces.synthetic
+        from .synthetic import randomized_trace_set
+
+        try:
+            count, seed = (int(x) for x in (text.split(":")[1:] + ["0"])[:2])
+        except ValueError:
+            raise DatasetNotFoundError(f"{text!r}: write randomized:COUNT or randomized:COUNT:SEED") from None
+        out = randomized_trace_set(np.random.default_rng(seed), count)
+        out.name = text
+        return out
+    if text in CLEAN_SPLITS:
+        return clean_abr_split(text)
     res = resolve(name_or_path, download=download)
     traces = load_trace_dir(res.path, fmt=fmt, on_error=on_error)
     start = np.ones(len(traces), dtype=np.int64)
