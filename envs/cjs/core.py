@@ -249,6 +249,7 @@ class SparkSim:
             self._leave(e)
             self.in_transit[e] = True
             self.pool[e] = dest
+            self.went_on[e] = None  # moved: fresh at its new job
             job.moving[dest[1]] += 1
             self._push(self.now + self.config.moving_delay_ms, EXEC_ARRIVES, e, dest[1])
         return True
