@@ -25,3 +25,20 @@ def dispatch(task: str, commands: dict[str, tuple[str, str, dict]], argv: list[s
         raise SystemExit(2)
     module, _, kwargs = commands[argv[0]]
     importlib.import_module(module).main(argv[1:], **kwargs)
+
+
+def run_trainer(config_cls, train, argv, prog: str, doc: str) -> None:
+    """A trainer's command line: parse ``config_cls`` from ``argv``, ``train`` it, write ``OUT/metrics.json`` and
+    print the metrics (a non-zero torchrun rank gets none and writes nothing)."""
+    import json
+    from pathlib import Path
+
+    from agents.checkpoint import parse_dataclass_args
+    from traces.atomic import write_text_atomic
+
+    args = parse_dataclass_args(config_cls, argv, prog, doc)
+    _, metrics = train(args)
+    if not metrics:
+        return
+    write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
+    print(json.dumps(metrics, indent=2, default=float))

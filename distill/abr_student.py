@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from agents.hybrid import count_parameters
 from agents.student import ABRStudent, StudentConfig, StudentPolicy, save_student
-from traces.atomic import write_csv_atomic, write_text_atomic
+from traces.atomic import write_csv_atomic
 
 from .abr_pool import load_pool
 from .abr_teacher import WindowSampler, _load_state, _save_state, _state_notes, labelled_rollout
@@ -282,12 +282,7 @@ def train(args: StudentDistillation, teacher=None, log=print) -> tuple[ABRStuden
 
 
 def main(argv=None) -> None:
-    from agents.checkpoint import parse_dataclass_args
+    from . import run_trainer
 
-    args = parse_dataclass_args(StudentDistillation, argv, "python -m distill.abr student", __doc__)
-    _, metrics = train(args)
-    if not metrics:  # a non-zero torchrun rank
-        return
-    write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
-    print(json.dumps(metrics, indent=2, default=float))
+    run_trainer(StudentDistillation, train, argv, "python -m distill.abr student", __doc__)
 

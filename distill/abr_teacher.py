@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from agents.teacher import ABRTeacher, TeacherConfig, TeacherPolicy, save_teacher
-from traces.atomic import staged_dir, write_csv_atomic, write_text_atomic
+from traces.atomic import staged_dir, write_csv_atomic
 
 from .abr_pool import load_pool
 
@@ -321,12 +321,7 @@ def train(args: TeacherAdaptation, backbone=None, log=print) -> tuple[ABRTeacher
 
 
 def main(argv=None) -> None:
-    from agents.checkpoint import parse_dataclass_args
+    from . import run_trainer
 
-    args = parse_dataclass_args(TeacherAdaptation, argv, "python -m distill.abr teacher", __doc__)
-    _, metrics = train(args)
-    if not metrics:  # a non-zero torchrun rank
-        return
-    write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
-    print(json.dumps(metrics, indent=2, default=float))
+    run_trainer(TeacherAdaptation, train, argv, "python -m distill.abr teacher", __doc__)
 
