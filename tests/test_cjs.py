@@ -197,3 +197,19 @@ def test_rounds_commit_from_one_source_and_respect_caps(tpch):
                 assert sim.supply(job) < 25
         obs, _, term, _, info = env.step(a)
     assert all(p == COMMON for p in env.sim.pool)  # every job done: every executor back in the common pool
+
+
+def test_a_scheduler_that_always_waits_cannot_stall_the_simulator(tpch):
+    """Waiting is refused once no event is left (the wait is replaced by an offered stage), and executors
+    idle at jobs go back to the common pool then: every workload still completes."""
+
+    class Waits:
+        def act(self, obs, info=None):
+            return np.asarray([len(obs["stage_mask"]) - 1, 0])
+
+    env = CJSEnv(CJSConfig(num_jobs=5))
+    obs, info = env.reset(seed=3)
+    term, pol = False, Waits()
+    while not term:
+        obs, _, term, _, info = env.step(pol.act(obs, info))
+    assert info["jobs_done"] == 5

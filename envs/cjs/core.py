@@ -352,9 +352,12 @@ class SparkSim:
             if not self.events:
                 if self.done:
                     return
-                if self.committable_of(COMMON) > 0 and self.source is None:
-                    # nothing will happen unless the common pool's executors go out: offer them (a round the
-                    # scheduler cannot wait through, as no event is left to wait for)
+                if self.source is None:
+                    # nothing will happen unless idle executors go out: every idle one joins the common pool
+                    # and is offered there (a round the scheduler cannot wait through: no event is left)
+                    for x in range(self.config.num_executors):
+                        if not self.busy[x] and not self.in_transit[x] and self.pool[x] != COMMON:
+                            self._move_to_pool(x, COMMON)
                     self._start_round(COMMON)
                     if self.needs_decision():
                         return
