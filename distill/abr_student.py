@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.checkpoint import file_sha256
 from agents.hybrid import count_parameters
 from agents.student import ABRStudent, StudentConfig, StudentPolicy, save_student
 from traces.atomic import write_csv_atomic
@@ -271,8 +272,11 @@ def train(args: StudentDistillation, teacher=None, log=print) -> tuple[ABRStuden
         metrics["eval"] = {name: evaluate_student(model, target_return, name, device)
                            for name in args.eval_traces.split(",")}
         log(f"eval: {json.dumps(metrics['eval'])}")
+    adapter = Path(args.teacher) / "adapter.safetensors" if args.teacher else None
     save_student(model, out, {"target_return": target_return, "args": asdict(args), "pool": pool_meta.get("policies"),
-                              "teacher": args.teacher, "metrics": metrics})
+                              "teacher": args.teacher, "metrics": metrics,
+                              # the pair: which teacher adapter, byte for byte, this student was distilled from
+                              "teacher_adapter_sha256": file_sha256(adapter) if adapter and adapter.is_file() else None})
     if log_rows:
         write_csv_atomic(out / "log.csv", log_rows)
     if state_dir.exists():

@@ -253,3 +253,16 @@ def test_shipped_student_scores_its_recorded_qoe(data_root):
         assert traces.names == pinned["traces"]
         qoe = evaluate_abr(make_agent("abr", "student", video=video), traces, video).summary()["qoe"]
         assert qoe == pytest.approx(pinned["qoe"], abs=1e-6), name
+
+
+def test_a_distilled_student_records_its_teachers_adapter(tmp_path, setup):
+    """The pair is explicit: the student's checkpoint records the SHA-256 of the teacher adapter file it was
+    distilled from (``teacher_adapter_sha256``)."""
+    from agents.checkpoint import file_sha256
+    from agents.teacher import save_teacher
+
+    save_teacher(setup[2], tmp_path / "t", {"target_return": 0.0})
+    train(_args(setup, tmp_path / "s", teacher=str(tmp_path / "t"), init="random", dagger_rounds=0, steps=3),
+          log=lambda *_: None)
+    meta = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert meta["teacher_adapter_sha256"] == file_sha256(tmp_path / "t" / "adapter.safetensors")
