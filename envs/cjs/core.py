@@ -106,11 +106,13 @@ class SparkSim:
             self._push(job.arrival_ms, ARRIVAL, job.id)
         n = cfg.num_executors
         self.pool = [COMMON] * n  # where each executor is (a moving one: its destination stage)
-        self.busy = np.zeros(n, dtype=bool)
-        self.in_transit = np.zeros(n, dtype=bool)
+        self.busy = [False] * n  # Python lists: read and written once per task, where numpy scalars are slow
+        self.in_transit = [False] * n
         self.went_on = [None] * n  # (job, stage) of the task it just finished, if it goes straight on
         self.supply_job = np.full(n, -1, dtype=np.int64)
-        self.local = np.zeros(len(self.jobs), dtype=np.int64)  # executors at each job (in its pools, not moving)
+        self.local = [0] * len(self.jobs)  # executors at each job (in its pools, not moving)
+        for job in self.jobs:
+            job.waves = wave_lists(job.dag)  # the duration tables as Python lists, per stage
         self.members = defaultdict(set)  # pool -> executors in it (not moving)
         self.members[COMMON] = set(range(n))
         self.commits = defaultdict(lambda: defaultdict(int))  # source pool -> destination -> count
@@ -297,7 +299,7 @@ class SparkSim:
         key = lo
         if lo != hi and 1 + int(self.prng.random() * (hi - lo)) > local - lo:
             key = hi
-        waves = wave_lists(job.dag)[stage]
+        waves = job.waves[stage]
         first = waves[0]
         if key not in first:
             key = max(first)  # more executors than the data recorded

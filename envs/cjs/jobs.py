@@ -88,7 +88,7 @@ class Job:
 
     def parents_saturated(self) -> np.ndarray:
         sat = self.saturated()
-        return np.asarray([bool(sat[p].all()) for p in self.parents], dtype=bool)
+        return ~self.dag.adjacency[~sat].any(axis=0)  # no parent that still has demand
 
     def parents_completed(self) -> np.ndarray:
         return self.parents_left == 0
