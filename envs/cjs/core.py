@@ -37,7 +37,6 @@ distribution, not draw for draw.
 
 from __future__ import annotations
 
-import copy
 import heapq
 import random
 from collections import defaultdict
@@ -157,9 +156,6 @@ class SparkSim:
     def can_grow(self, job: Job) -> bool:
         return job.id == self._source_job() or self.supply(job) < self.config.num_executors
 
-    def idle_local(self, job: Job) -> int:
-        return job.n_idle
-
     def stage_mask(self, job: Job) -> np.ndarray:
         """(N,) bool: the job's stages offered in this round."""
         if self.source is None or self.committable() <= 0 or not self.can_grow(job):
@@ -169,9 +165,6 @@ class SparkSim:
             if j == job.id:
                 mask[s] = False
         return mask
-
-    def schedulable_stages(self) -> list[tuple[int, int]]:
-        return [(j, int(s)) for j in self.visible() for s in np.flatnonzero(self.stage_mask(self.jobs[j]))]
 
     def needs_decision(self) -> bool:
         if self.source is None:
@@ -445,28 +438,6 @@ class SparkSim:
             self.commits.pop(pool, None)
         self._to_common(freed, "completion")
         job.touch()
-
-    # ------------------------------------------------------------------------- snapshot, restore
-    def snapshot(self) -> dict:
-        """The episode's mutable state, for :meth:`restore` (a lookahead can try a decision, roll on and
-        come back). The job templates are shared, not copied."""
-        memo = {id(j.dag): j.dag for j in self.jobs}
-        state = {k: v for k, v in self.__dict__.items() if k not in ("templates", "intervals", "config", "rng")}
-        return {"state": copy.deepcopy(state, memo), "rng": copy.deepcopy(self.rng.bit_generator.state),
-                "episode": self.jobs}
-
-    def restore(self, snap: dict) -> None:
-        """Return to a :meth:`snapshot` of this episode (any number of times)."""
-        if snap["episode"] is not self.jobs:
-            raise ValueError("snapshot of another episode (the simulator was reset since)")
-        memo = {id(j.dag): j.dag for j in self.jobs}
-        state = copy.deepcopy(snap["state"], memo)
-        for old, new in zip(self.jobs, state["jobs"]):  # keep the Job objects (observers hold them)
-            old.__dict__.update(new.__dict__)
-            old.touch()
-        state["jobs"] = self.jobs
-        self.__dict__.update(state)
-        self.rng.bit_generator.state = snap["rng"]
 
     # --------------------------------------------------------------------------------- metrics
     def jct_s(self) -> np.ndarray:

@@ -70,7 +70,6 @@ class Job:
         self.stage_done = np.zeros(n, dtype=bool)
         self.last_duration_ms = self.dag.mean_duration_ms.copy()
         self.parents_left = self.dag.adjacency.sum(0).astype(np.int64)  # parents not completed yet
-        self.parents = [np.flatnonzero(self.dag.adjacency[:, i]) for i in range(n)]
         self.children = [np.flatnonzero(self.dag.adjacency[i]) for i in range(n)]
 
     def touch(self) -> None:
