@@ -15,6 +15,7 @@ def _split(obs):
 
 
 WFAIR_EXPONENT = 0.5  # wfair's share exponent, shares ∝ remaining work ^ this (picked on training seeds, docs/CJS.md)
+SHARE_TOL = 1e-4  # shares are whole executors: a fraction below this is rounding (float32 in the models), not a share
 
 
 def _first_stage(mask_row: np.ndarray, unblocked_row: np.ndarray) -> int:
@@ -54,7 +55,8 @@ class WeightedFair(BatchPolicy):
             share = np.full(len(work), int(np.ceil(E / max(len(work), 1))))
         else:
             w = np.maximum(work, 1e-3) ** self.exponent
-            share = np.maximum(np.ceil(E * w / max(w.sum(), 1e-12)), 1).astype(np.int64)
+            # the tolerance keeps a whole share whole (50·w/w can round to 50.000000000000007 -> 51)
+            share = np.maximum(np.ceil(E * w / max(w.sum(), 1e-12) - SHARE_TOL), 1).astype(np.int64)
         eligible, idle_local = np.asarray(eligible, bool), np.asarray(idle_local)
         source = np.flatnonzero(eligible & (idle_local > 0))
         below = np.flatnonzero(eligible & (np.asarray(executors) < share) & (idle_local <= 0))

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .checkpoint import PRETRAINED_DIR, CheckpointError, load_weights, read_checkpoint, read_meta, write_checkpoint
-from .cjs import WFAIR_EXPONENT
+from .cjs import SHARE_TOL, WFAIR_EXPONENT
 from .cjs_gnn import DAGEncoder, _mlp
 from .hybrid import FusedInference, HybridShape
 
@@ -94,7 +94,7 @@ def share_features(jobf: torch.Tensor, num_executors: int, exponent: float = WFA
     present = jobf[..., 0] > 0
     work = jobf[..., 4].float().clamp_min(1e-3)
     w = work.pow(exponent) * present
-    share = torch.ceil(E * w / w.sum(-1, keepdim=True).clamp_min(1e-12)).clamp_min(1)
+    share = torch.ceil(E * w / w.sum(-1, keepdim=True).clamp_min(1e-12) - SHARE_TOL).clamp_min(1)
     execs, idle = torch.round(jobf[..., 1].float() * E), torch.round(jobf[..., 5].float() * E)
     below = ((execs < share) | (idle > 0)) & present
     key = torch.where(present, work, torch.full_like(work, float("inf")))

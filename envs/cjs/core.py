@@ -18,14 +18,15 @@ simulator that NetLLM reuses; its rules as given in ``shared/data/cjs/reference/
   below the cluster size (except for the source's own job). A job's supply counts the executors sent to
   it (still counted after they drop to the common pool, until another job takes them) plus the
   commitments to its stages. Tasks start only when every parent stage has *completed*: an executor that
-  arrives earlier waits in the job pool. An executor whose target no longer needs it takes another
-  ready stage of its job, or waits in the job pool. A job whose stages all have no demand sends its idle
+  arrives earlier waits, idle, in the job pool. An executor whose target has no task left to start takes
+  its job's last offered stage (which may have to wait too), or waits in the job pool. A job whose stages all have no demand sends its idle
   executors to the common pool; a completed job sends all of its executors there.
 * **Durations** come from the recorded waves at the executor level of the job's local executors
   (n ≤ 5 → 5; a recorded level → itself; between levels l < n < r → l with probability (n − l)/(r − l),
-  else r; beyond the data → the largest). An executor with no task just before (new, moved or idle)
-  draws ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up); one going on with the same stage
-  ``rest_wave`` (none: ``first_wave``); one going on to another stage of its job ``first_wave`` (none:
+  else r; beyond the data → the largest). An executor keeps its last task through commitments and moves
+  (to another job too) and loses it when released with nothing committed or parked at its job for a stage
+  that cannot start. Without one it draws ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up);
+  with one of the same stage ``rest_wave`` (none: ``first_wave``); else ``first_wave`` (none:
   ``fresh_durations``).
 * Time is in ms inside; JCT and rewards are reported in seconds. Reward of a step: −(sum over jobs in
   the system of the time they spent in it during the step). The episode ends when every job completed.
@@ -107,7 +108,10 @@ class SparkSim:
         self.pool = [COMMON] * n  # where each executor is (a moving one: its destination stage)
         self.busy = [False] * n  # Python lists: read and written once per task, where numpy scalars are slow
         self.in_transit = [False] * n
-        self.went_on = [None] * n  # (job, stage) of the task it just finished, if it goes straight on
+        # (job, stage) of each executor's last task; None while it is idle. As in spark_sched_sim, an executor
+        # keeps its last task through commitments and moves (even to another job), and loses it only when it
+        # is released with nothing committed or waits at its job for a stage that cannot start yet.
+        self.last_task = [None] * n
         self.supply_job = np.full(n, -1, dtype=np.int64)
         self.local = [0] * len(self.jobs)  # executors at each job (in its pools, not moving)
         for job in self.jobs:
@@ -235,16 +239,13 @@ class SparkSim:
             return True
         if self.supply_job[e] != job.id:
             self._take_supply(e, job.id)
-        if src != COMMON and src[0] == job.id:  # already at the job: no move (and no break, if it just worked)
-            went_on = self.went_on[e]
+        if src != COMMON and src[0] == job.id:  # already at the job: no move
             self._move_to_pool(e, (job.id, -1))
-            self.went_on[e] = went_on
             self._arrive(e, dest[1])
         else:
             self._leave(e)
             self.in_transit[e] = True
             self.pool[e] = dest
-            self.went_on[e] = None  # moved: fresh at its new job
             job.moving[dest[1]] += 1
             self._push(self.now + self.config.moving_delay_ms, EXEC_ARRIVES, e, dest[1])
         return True
@@ -271,7 +272,6 @@ class SparkSim:
         self.members[pool].add(e)
         if pool[0] >= 0:
             self.local[pool[0]] += 1
-        self.went_on[e] = None
 
     def _start_round(self, pool) -> None:
         if self.source is None and self.committable_of(pool) > 0:
@@ -296,7 +296,7 @@ class SparkSim:
         first = waves[0]
         if key not in first:
             key = max(first)  # more executors than the data recorded
-        before = self.went_on[e]
+        before = self.last_task[e]
         # waves: (first_wave, rest_wave, fresh_durations) by level; the fallback order of each case
         order = (2, 0) if before is None else (1, 0) if before == (job.id, stage) else (0, 2)
         for i, w in enumerate(order):
@@ -315,7 +315,7 @@ class SparkSim:
         job.last_duration_ms[stage] = d
         job.touch()
         self.busy[e] = True
-        self.went_on[e] = None
+        self.last_task[e] = (job.id, stage)
         self.log.append((self.now, TASK_START, job.id, stage, e))
         self._push(self.now + d, TASK_DONE, e, stage)
 
@@ -323,17 +323,19 @@ class SparkSim:
         return job.unlaunched[stage] > 0 and not job.stage_done[stage] and job.parents_completed()[stage]
 
     def _arrive(self, e: int, stage: int) -> None:
-        """``e`` is at its job: run ``stage`` if it can start, else another ready stage with demand, else wait."""
+        """``e`` is at its job for ``stage``. A stage with no task left to start is replaced by the job's last
+        offered stage (spark_sched_sim's backup); the task starts if its parents completed, else ``e`` waits,
+        idle, in the job pool (as it does when no backup exists)."""
         job = self.jobs[self.pool[e][0]]
-        if self._ready(job, stage):
+        if job.unlaunched[stage] <= 0 or job.stage_done[stage]:
+            offered = np.flatnonzero((job.demand() > 0) & job.parents_saturated())
+            stage = int(offered[-1]) if len(offered) else -1
+        if stage >= 0 and self._ready(job, stage):
             self._start_task(e, job, stage)
             return
-
-        ready = [s for s in np.flatnonzero(job.demand() > 0) if self._ready(job, int(s))]
-        if ready:
-            self._start_task(e, job, int(ready[0]))
-        elif self.pool[e] != (job.id, -1):
+        if self.pool[e] != (job.id, -1):
             self._move_to_pool(e, (job.id, -1))
+        self.last_task[e] = None
 
     # ---------------------------------------------------------------------------------- events
     def advance(self, wait: bool = False) -> None:
@@ -348,11 +350,15 @@ class SparkSim:
                 if self.done:
                     return
                 if self.source is None:
-                    # nothing will happen unless idle executors go out: every idle one joins the common pool
-                    # and is offered there (a round the scheduler cannot wait through: no event is left)
+                    # nothing will happen unless idle executors go out: every idle one joins the common pool,
+                    # counted for no job (else a job whose supply they fill is never offered them again), and
+                    # is offered there (a round the scheduler cannot wait through: no event is left)
                     for x in range(self.config.num_executors):
-                        if not self.busy[x] and not self.in_transit[x] and self.pool[x] != COMMON:
-                            self._move_to_pool(x, COMMON)
+                        if not self.busy[x] and not self.in_transit[x]:
+                            if self.pool[x] != COMMON:
+                                self._move_to_pool(x, COMMON)
+                            if self.supply_job[x] >= 0:
+                                self._take_supply(x, -1)
                     self._start_round(COMMON)
                     if self.needs_decision():
                         return
@@ -390,7 +396,6 @@ class SparkSim:
         job.done_tasks[stage] += 1
         job.touch()
         if job.unlaunched[stage] > 0:  # the stage has tasks left: go on with it
-            self.went_on[e] = (job.id, stage)
             self._start_task(e, job, stage)
             return
         unlocked = False  # a child can start now
@@ -404,17 +409,16 @@ class SparkSim:
             for x in sorted(self.members[(job.id, stage)]):  # the stage is over: its pool joins the job pool
                 if not self.busy[x] and x != e:
                     self._move_to_pool(x, (job.id, -1))
-        if self._fulfill(e):
+        if self._fulfill(e):  # committed elsewhere: it goes with its last task
             if unlocked:  # executors waiting at the job may now be committed to the children
                 self._start_round((job.id, -1))
             return
+        self.last_task[e] = None  # released with nothing committed: idle
         if job.saturated().all() and not unlocked:  # nothing left to commit to in this job
             self._to_common([e, *sorted(self.members[(job.id, -1)])], "saturation")
             return
-        self.went_on[e] = (job.id, stage)
         if unlocked or job.stage_done[stage]:
             self._move_to_pool(e, (job.id, -1))
-            self.went_on[e] = (job.id, stage)
             self._start_round((job.id, -1))
         else:
             self._start_round((job.id, stage))
