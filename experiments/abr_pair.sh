@@ -8,6 +8,8 @@
 #                        RobustMPC on the same links
 #                t_fcc   the same on fcc-train-clean alone (does randomisation help?)
 #                s_ship  a student from the shipped teacher (CWR, DKO, DAgger on fcc-train-clean+randomized:200)
+#   PHASE=C      A and B in one call (t_rand, s_ship, s_ship_fcc side by side; s_trand if t_rand scores above
+#                the shipped teacher and time is left), for a machine that may not stay warm between calls
 #   PHASE=B      the teacher with the best validation score (t_rand, t_fcc or the shipped one, scored in phase A
 #                by evaluation.compare) -> students s_main (DAgger on fcc-train-clean+randomized:200) and
 #                s_fcc (DAgger on fcc-train-clean); the best-scoring student is collected with its teacher.
@@ -21,6 +23,7 @@ W=$K/run
 mkdir -p "$K/smol" "$W" "$OUT"
 export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=4
+LIMIT=${LIMIT:-470}  # seconds phase C may take in all
 GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
 GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 # (TSTEPS, SSTEPS, RAND, FCC, EVALS: smaller values for a dry run on a CPU)
@@ -103,6 +106,49 @@ PY
   collect "$(basename "$t")" s_main s_fcc
 }
 
+phase_c() {  # one call (the machine may not stay): A and B folded, each run under its own time limit
+  gguf || exit 1
+  nvidia-smi --query-gpu=name --format=csv,noheader
+  local t0=$SECONDS
+  timeout 420 python3 -m distill.abr teacher --pool "$K/pools/rmpc_rand" --dagger-traces "$RAND" $T --out "$W/t_rand" \
+    > "$W/t_rand.log" 2>&1 &
+  local tp=$!
+  timeout 400 python3 -m distill.abr student --pool "$K/pools/rmpc_rand" --teacher agents/pretrained/teacher_abr $S \
+    --dagger-traces "$RAND" --out "$W/s_ship" > "$W/s_ship.log" 2>&1 &
+  timeout 400 python3 -m distill.abr student --pool "$K/pools/rmpc_rand" --teacher agents/pretrained/teacher_abr $S \
+    --dagger-traces "$FCC" --out "$W/s_ship_fcc" > "$W/s_ship_fcc.log" 2>&1 &
+  timeout 400 python3 -m evaluation.compare --env abr --traces "$EVALS" --agents teacher --no-optimum \
+    --no-plots --quiet --out "$W/t_ship_eval" > "$W/t_ship_eval.log" 2>&1 &
+  local cp=$!
+  wait "$tp" "$cp"
+  echo "teacher done after $((SECONDS - t0)) s"
+  ship_folder
+  score "$W/t_rand" "$W/t_ship" | tee "$W/teacher_scores.txt"
+  local left=$((LIMIT - (SECONDS - t0)))
+  if [ "$(head -1 "$W/teacher_scores.txt" | cut -d' ' -f2)" = "$W/t_rand" ] && [ "$left" -gt 60 ]; then
+    timeout "$left" python3 -m distill.abr student --pool "$K/pools/rmpc_rand" --teacher "$W/t_rand" $S \
+      --dagger-traces "$RAND" --out "$W/s_trand" > "$W/s_trand.log" 2>&1
+  fi
+  wait
+  score "$W/s_ship" "$W/s_ship_fcc" "$W/s_trand" | tee "$W/student_scores.txt"
+  cp "$W/teacher_scores.txt" "$W/student_scores.txt" "$OUT/"
+  collect t_rand s_ship s_ship_fcc s_trand
+}
+
+ship_folder() {  # the shipped teacher's folder with its validation numbers (this job's compare) in place
+  mkdir -p "$W/t_ship" && cp agents/pretrained/teacher_abr/adapter.safetensors "$W/t_ship/"
+  python3 - "$W" <<'PY'
+import json, sys
+from pathlib import Path
+w = Path(sys.argv[1])
+cfg = json.loads(Path("agents/pretrained/teacher_abr/config.json").read_text())
+res = json.loads((w / "t_ship_eval/abr_results.json").read_text())
+cfg["metrics"]["eval"] = {name: next(r for r in s["summary"] if r["agent"] == "teacher")
+                          for name, s in res["sets"].items()}
+(w / "t_ship/config.json").write_text(json.dumps(cfg, indent=1))
+PY
+}
+
 collect() {  # the named runs' weights and configs, and every log and config as one archive
   for n in "$@"; do
     for f in adapter.safetensors model.safetensors; do
@@ -117,4 +163,5 @@ case "${PHASE:?}" in
   setup) setup ;;
   A) phase_a ;;
   B) phase_b ;;
+  C) phase_c ;;
 esac
