@@ -51,6 +51,7 @@ from traces.tpch import QUERY_SIZES, JobDAG
 from .jobs import EXECUTOR_LEVELS, Job, executor_intervals, wave_lists  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
 
 ARRIVAL, TASK_DONE, EXEC_ARRIVES = 0, 1, 2  # event kinds
+FRESH, REST, FIRST = 0, 1, 2  # which recorded wave an executor's next task draws from (see _draw)
 TASK_START = 3  # logged only (a task starts inside another event's handling or a decision)
 COMMON = (-1, -1)  # the common pool's key; a job pool is (job, -1), a stage pool (job, stage)
 
@@ -287,23 +288,35 @@ class SparkSim:
         return self.local[job.id]
 
     def _duration(self, e: int, job: Job, stage: int) -> float:
+        before = self.last_task[e]
+        if before is None:
+            return self._draw(job, stage, FRESH)
+        return self._draw(job, stage, REST if before == (job.id, stage) else FIRST)
+
+    def _draw(self, job: Job, stage: int, case: int) -> float:
+        """One task duration of ``stage`` for an executor without a last task (FRESH), going on with the same
+        stage (REST) or new to it (FIRST), at the level drawn around the job's local executors."""
         local = self.local[job.id]
-        lo, hi = self._levels[min(max(local, 0), self.config.num_executors)]
+        lo, hi = self._levels[local]
         key = lo
         if lo != hi and 1 + int(self.prng.random() * (hi - lo)) > local - lo:
             key = hi
-        waves = job.waves[stage]
-        first = waves[0]
+        first, rest, fresh = job.waves[stage]
         if key not in first:
             key = max(first)  # more executors than the data recorded
-        before = self.last_task[e]
-        # waves: (first_wave, rest_wave, fresh_durations) by level; the fallback order of each case
-        order = (2, 0) if before is None else (1, 0) if before == (job.id, stage) else (0, 2)
-        for i, w in enumerate(order):
-            arr = waves[w].get(key)
-            if arr:
-                d = arr[int(self.prng.random() * len(arr))]
-                return d + self.config.warmup_delay_ms if before is None and i == 1 else d
+        # the waves in the order each case falls back on them
+        if case == REST:
+            arr = rest.get(key) or first.get(key)
+        elif case == FIRST:
+            arr = first.get(key) or fresh.get(key)
+        else:
+            arr = fresh.get(key)
+            if not arr:
+                arr = first.get(key)
+                if arr:
+                    return arr[int(self.prng.random() * len(arr))] + self.config.warmup_delay_ms
+        if arr:
+            return arr[int(self.prng.random() * len(arr))]
         return float(job.dag.mean_duration_ms[stage])
 
     def _start_task(self, e: int, job: Job, stage: int) -> None:
@@ -390,14 +403,21 @@ class SparkSim:
 
     def _on_task_done(self, e: int, stage: int) -> None:
         job = self.jobs[self.pool[e][0]]
-        self.log.append((self.now, TASK_DONE, job.id, stage, e))
+        now = self.now
+        self.log.append((now, TASK_DONE, job.id, stage, e))
+        job.done_tasks[stage] += 1
+        job.version += 1  # touch()
+        if job.unlaunched[stage] > 0:
+            # the stage has tasks left: the executor goes straight on with it (most events: _start_task
+            # unrolled, with the same draws; it stays busy, in its stage pool, and running is unchanged)
+            d = self._draw(job, stage, REST)
+            job.unlaunched[stage] -= 1
+            job.last_duration_ms[stage] = d
+            self.log.append((now, TASK_START, job.id, stage, e))
+            heapq.heappush(self.events, (now + d, next(self.seq), TASK_DONE, e, stage))
+            return
         self.busy[e] = False
         job.running[stage] -= 1
-        job.done_tasks[stage] += 1
-        job.touch()
-        if job.unlaunched[stage] > 0:  # the stage has tasks left: go on with it
-            self._start_task(e, job, stage)
-            return
         unlocked = False  # a child can start now
         if job.done_tasks[stage] == job.dag.num_tasks[stage]:
             job.stage_done[stage] = True
