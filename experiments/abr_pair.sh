@@ -10,6 +10,7 @@
 #                s_ship  a student from the shipped teacher (CWR, DKO, DAgger on fcc-train-clean+randomized:200)
 #   PHASE=C      A and B in one call (t_rand, s_ship, s_ship_fcc side by side; s_trand if t_rand scores above
 #                the shipped teacher and time is left), for a machine that may not stay warm between calls
+#   PHASE=D      C without the teacher re-adaptation (s_ship, s_ship_fcc, the shipped teacher's validation)
 #   PHASE=B      the teacher with the best validation score (t_rand, t_fcc or the shipped one, scored in phase A
 #                by evaluation.compare) -> students s_main (DAgger on fcc-train-clean+randomized:200) and
 #                s_fcc (DAgger on fcc-train-clean); the best-scoring student is collected with its teacher.
@@ -135,6 +136,24 @@ phase_c() {  # one call (the machine may not stay): A and B folded, each run und
   collect t_rand s_ship s_ship_fcc s_trand
 }
 
+phase_d() {  # the short version of C, for a call of about six minutes: the students from the shipped teacher
+  gguf || exit 1
+  nvidia-smi --query-gpu=name --format=csv,noheader
+  local d=${DLIMIT:-330}
+  timeout "$d" python3 -m distill.abr student --pool "$K/pools/rmpc_rand" --teacher agents/pretrained/teacher_abr $S \
+    --dagger-traces "$RAND" --out "$W/s_ship" > "$W/s_ship.log" 2>&1 &
+  timeout "$d" python3 -m distill.abr student --pool "$K/pools/rmpc_rand" --teacher agents/pretrained/teacher_abr $S \
+    --dagger-traces "$FCC" --out "$W/s_ship_fcc" > "$W/s_ship_fcc.log" 2>&1 &
+  timeout "$d" python3 -m evaluation.compare --env abr --traces "$EVALS" --agents teacher --no-optimum \
+    --no-plots --quiet --out "$W/t_ship_eval" > "$W/t_ship_eval.log" 2>&1 &
+  wait
+  ship_folder
+  score "$W/t_ship" | tee "$W/teacher_scores.txt"
+  score "$W/s_ship" "$W/s_ship_fcc" | tee "$W/student_scores.txt"
+  cp "$W/teacher_scores.txt" "$W/student_scores.txt" "$OUT/"
+  collect s_ship s_ship_fcc
+}
+
 ship_folder() {  # the shipped teacher's folder with its validation numbers (this job's compare) in place
   mkdir -p "$W/t_ship" && cp agents/pretrained/teacher_abr/adapter.safetensors "$W/t_ship/"
   python3 - "$W" <<'PY'
@@ -164,4 +183,5 @@ case "${PHASE:?}" in
   A) phase_a ;;
   B) phase_b ;;
   C) phase_c ;;
+  D) phase_d ;;
 esac
