@@ -15,7 +15,7 @@ from traces import TraceFormatError
 from traces.safe_pickle import UnsafePickleError
 from traces.tpch import load_job_dag, load_tpch, random_job_dag, validate_dag
 
-SMALL = CJSConfig(num_jobs=12)
+SMALL = CJSConfig(num_jobs=12, event_log=True)
 
 
 @pytest.fixture(scope="module")

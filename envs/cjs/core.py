@@ -67,6 +67,7 @@ class CJSConfig:
     warmup_delay_ms: float = 1000.0  # added to a fresh executor's first-wave task when no fresh duration exists
     query_sizes: tuple = QUERY_SIZES  # input sizes sampled uniformly
     common_rounds: tuple = ("completion",)  # events that start a round at the common pool besides a job arrival
+    event_log: bool = False  # keep SparkSim.log, every event of the episode (tests, debugging; ~460k per episode)
 
 
 class SparkSim:
@@ -124,7 +125,8 @@ class SparkSim:
         self.completed: list[int] = []
         self.jct_total_ms = 0.0
         self.area_ms = 0.0  # ∫ (jobs in system) dt, for rewards
-        self.log: list[tuple] = []  # (time, kind, job, stage, executor)
+        self.log: list[tuple] = []  # (time, kind, job, stage, executor), with config.event_log
+        self._logging = self.config.event_log
         self.source = None  # the pool of the round in progress
         self.picked: set = set()  # stages picked in this round
         self.advance()
@@ -329,7 +331,8 @@ class SparkSim:
         job.touch()
         self.busy[e] = True
         self.last_task[e] = (job.id, stage)
-        self.log.append((self.now, TASK_START, job.id, stage, e))
+        if self._logging:
+            self.log.append((self.now, TASK_START, job.id, stage, e))
         self._push(self.now + d, TASK_DONE, e, stage)
 
     def _ready(self, job: Job, stage: int) -> bool:
@@ -381,7 +384,8 @@ class SparkSim:
             self.now = t
             if kind == ARRIVAL:
                 self.active.append(a)
-                self.log.append((t, kind, a, -1, -1))
+                if self._logging:
+                    self.log.append((t, kind, a, -1, -1))
                 self._start_round(COMMON)
             elif kind == EXEC_ARRIVES:
                 self._on_executor_arrival(a, b)
@@ -395,7 +399,8 @@ class SparkSim:
         job.touch()
         self.members[self.pool[e]].add(e)
         self.local[job.id] += 1
-        self.log.append((self.now, EXEC_ARRIVES, job.id, stage, e))
+        if self._logging:
+            self.log.append((self.now, EXEC_ARRIVES, job.id, stage, e))
         if job.id not in self.active:
             self._to_common([e], "completion")
             return
@@ -404,7 +409,8 @@ class SparkSim:
     def _on_task_done(self, e: int, stage: int) -> None:
         job = self.jobs[self.pool[e][0]]
         now = self.now
-        self.log.append((now, TASK_DONE, job.id, stage, e))
+        if self._logging:
+            self.log.append((now, TASK_DONE, job.id, stage, e))
         job.done_tasks[stage] += 1
         job.version += 1  # touch()
         if job.unlaunched[stage] > 0:
@@ -413,7 +419,8 @@ class SparkSim:
             d = self._draw(job, stage, REST)
             job.unlaunched[stage] -= 1
             job.last_duration_ms[stage] = d
-            self.log.append((now, TASK_START, job.id, stage, e))
+            if self._logging:
+                self.log.append((now, TASK_START, job.id, stage, e))
             heapq.heappush(self.events, (now + d, next(self.seq), TASK_DONE, e, stage))
             return
         self.busy[e] = False
