@@ -359,10 +359,13 @@ class SparkSim:
         stage, or the end."""
         if wait or (self.source is not None and not self.needs_decision()):
             self._end_round()
-        while not self.needs_decision():
-            if self.source is not None:
+        events, pop = self.events, heapq.heappop
+        while True:
+            if self.source is not None:  # (no round in progress: nothing to decide, the common case)
+                if self.needs_decision():
+                    return
                 self._end_round()
-            if not self.events:
+            if not events:
                 if self.done:
                     return
                 if self.source is None:
@@ -379,7 +382,7 @@ class SparkSim:
                     if self.needs_decision():
                         return
                 raise RuntimeError("simulation stalled with unfinished jobs")  # pragma: no cover
-            t, _, kind, a, b = heapq.heappop(self.events)
+            t, _, kind, a, b = pop(events)
             self.area_ms += (t - self.now) * len(self.active)
             self.now = t
             if kind == ARRIVAL:
