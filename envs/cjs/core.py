@@ -431,6 +431,7 @@ class SparkSim:
         unlocked = False  # a child can start now
         if job.done_tasks[stage] == job.dag.num_tasks[stage]:
             job.stage_done[stage] = True
+            job.stages_left -= 1
             job.parents_left[job.children[stage]] -= 1
             unlocked = any(job.parents_completed()[c] and job.unlaunched[c] > 0 for c in job.children[stage])
             if job.completed:

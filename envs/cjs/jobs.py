@@ -68,6 +68,7 @@ class Job:
         self.running = np.zeros(n, dtype=np.int64)
         self.done_tasks = np.zeros(n, dtype=np.int64)
         self.stage_done = np.zeros(n, dtype=bool)
+        self.stages_left = n  # stages not completed yet (kept with stage_done by the simulator)
         self.last_duration_ms = self.dag.mean_duration_ms.copy()
         self.parents_left = self.dag.adjacency.sum(0).astype(np.int64)  # parents not completed yet
         self.children = [np.flatnonzero(self.dag.adjacency[i]) for i in range(n)]
@@ -77,7 +78,7 @@ class Job:
 
     @property
     def completed(self) -> bool:
-        return bool(self.stage_done.all())
+        return self.stages_left == 0
 
     def demand(self) -> np.ndarray:
         return self.unlaunched - self.moving - self.committed
