@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from agents.cjs_gnn import DecimaGNN, GNNConfig, ModelScheduler, load_checkpoint, save_checkpoint, to_tensors, trim
@@ -68,3 +69,17 @@ def test_shipped_gnn_schedules_deterministically(data_root):
     assert a.agent == "gnn" and all(len(j) == 8 for j in a.jct_s)  # every job completes
     for x, y in zip(a.jct_s, b.jct_s):
         np.testing.assert_array_equal(x, y)
+
+
+def test_shipped_gnn_scores_its_recorded_jct(data_root):
+    """The shipped GNN's quality is pinned: its mean JCT on the first reference workload (200 jobs) equals the
+    value recorded in its checkpoint."""
+    import json
+
+    from agents import agent_spec, make_agent
+    from evaluation.cjs import evaluate_cjs, reference_workloads
+
+    pinned = json.loads((agent_spec("cjs", "gnn").folder / "config.json").read_text())["pinned_mean_jct_s"]
+    workloads = reference_workloads(str(data_root / "cjs/reference"))
+    run = evaluate_cjs(make_agent("cjs", "gnn"), [pinned["seed"]], workloads={pinned["seed"]: workloads[pinned["seed"]]})
+    assert run.jct_s[0].mean() == pytest.approx(pinned["mean_jct_s"], rel=1e-9)
