@@ -336,7 +336,7 @@ class SparkSim:
         self._push(self.now + d, TASK_DONE, e, stage)
 
     def _ready(self, job: Job, stage: int) -> bool:
-        return job.unlaunched[stage] > 0 and not job.stage_done[stage] and job.parents_completed()[stage]
+        return job.unlaunched[stage] > 0 and not job.stage_done[stage] and job.parents_left[stage] == 0
 
     def _arrive(self, e: int, stage: int) -> None:
         """``e`` is at its job for ``stage``. A stage with no task left to start is replaced by the job's last
@@ -419,7 +419,19 @@ class SparkSim:
         if job.unlaunched[stage] > 0:
             # the stage has tasks left: the executor goes straight on with it (most events: _start_task
             # unrolled, with the same draws; it stays busy, in its stage pool, and running is unchanged)
-            d = self._draw(job, stage, REST)
+            # _draw(job, stage, REST) inlined: the level around the job's local executors, then rest_wave
+            # (none: first_wave), the same draws in the same order
+            local = self.local[job.id]
+            lo, hi = self._levels[local]
+            key = lo
+            rand = self.prng.random
+            if lo != hi and 1 + int(rand() * (hi - lo)) > local - lo:
+                key = hi
+            first, rest, _ = job.waves[stage]
+            if key not in first:
+                key = max(first)
+            arr = rest.get(key) or first.get(key)
+            d = arr[int(rand() * len(arr))] if arr else float(job.dag.mean_duration_ms[stage])
             job.unlaunched[stage] -= 1
             job.last_duration_ms[stage] = d
             if self._logging:
@@ -433,7 +445,7 @@ class SparkSim:
             job.stage_done[stage] = True
             job.stages_left -= 1
             job.parents_left[job.children[stage]] -= 1
-            unlocked = any(job.parents_completed()[c] and job.unlaunched[c] > 0 for c in job.children[stage])
+            unlocked = any(job.parents_left[c] == 0 and job.unlaunched[c] > 0 for c in job.children[stage])
             if job.completed:
                 self._complete(job)
                 return
