@@ -22,8 +22,6 @@ student is evaluated on ``--eval-traces`` and saved (``model.safetensors`` bf16 
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,10 +33,9 @@ import torch.nn.functional as F
 from agents.checkpoint import file_sha256
 from agents.hybrid import count_parameters
 from agents.student import ABRStudent, StudentConfig, StudentPolicy, save_student
-from traces.atomic import write_csv_atomic
 
-from .abr_pool import load_pool
-from .abr_teacher import WindowSampler, _load_state, _save_state, _state_notes, labelled_rollout
+from .abr_teacher import (WindowSampler, _save_state, finish_run, labelled_rollout, resume, start_run,
+                          stop_training, validate)
 
 EPISODE_KEYS = ("returns", "states", "prev", "timesteps", "mask", "target", "teacher")
 
@@ -144,26 +141,11 @@ def dko_loss(logits, target, teacher, mask, beta: float, temperature: float):
     return ce + beta * temperature ** 2 * kl, ce.detach(), kl.detach()
 
 
-def evaluate_student(model: ABRStudent, target_return: float, traces_name: str, device: str) -> dict:
-    from evaluation.abr import evaluate_abr
-    from traces import load_abr_traces, load_abr_video
-
-    traces, video = load_abr_traces(traces_name), load_abr_video("video1")
-    return evaluate_abr(StudentPolicy(model, target_return, device), traces, video, history=model.cfg.history).summary()
-
-
 def train(args: StudentDistillation, teacher=None, log=print) -> tuple[ABRStudent, dict]:
-    if args.env != "abr":
-        raise SystemExit("only --env abr is implemented so far")
     from . import ddp
 
-    d = ddp.setup(args.device)  # torchrun: one rank per GPU (or CPU process); else a single process
+    d, arrays, pool_meta = start_run(args)
     device = d.device
-    torch.manual_seed(args.seed)
-    arrays, pool_meta = load_pool(args.pool)
-    if args.policies:
-        keep = np.isin(arrays["policy"], [pool_meta["policies"].index(p) for p in args.policies.split(",")])
-        arrays = {k: v[keep] for k, v in arrays.items()}
     teacher_meta: dict = {}
     if teacher is None and args.teacher:
         from agents.teacher import load_teacher
@@ -203,15 +185,7 @@ def train(args: StudentDistillation, teacher=None, log=print) -> tuple[ABRStuden
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     state_dir = out.parent / f".{out.name}.train_state"
-    step, dagger, log_rows, dagger_log, done_seconds = 0, None, [], [], 0.0
-    if (state_dir / "state.json").is_file():
-        step = _load_state(state_dir, model, opt, rng)
-        if (state_dir / "dagger.npz").is_file():
-            with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
-                dagger = {k: saved[k] for k in saved.files}
-        notes = _state_notes(state_dir)  # the interrupted run's logs and time, so the metrics cover the whole run
-        log_rows, dagger_log, done_seconds = notes.get("log", []), notes.get("dagger", []), notes.get("seconds", 0.0)
-        log(f"resumed from {state_dir} at step {step}")
+    step, dagger, log_rows, dagger_log, done_seconds = resume(state_dir, model, opt, rng, log)
     phases = np.linspace(0, args.steps, rounds + 2).round().astype(int)[1:]  # step at which each phase ends
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -258,30 +232,21 @@ def train(args: StudentDistillation, teacher=None, log=print) -> tuple[ABRStuden
             save(step)
         elif step % args.save_every == 0 and step < args.steps:
             save(step)
-    train_seconds = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    model.eval()
-    if not d.main:  # rank 0 evaluates and writes
-        ddp.cleanup(d)
+    timing = stop_training(model, d, t0)
+    if timing is None:  # rank 0 evaluates and writes
         return model, {}
-    metrics = {"train_seconds": train_seconds, "label_seconds": label_seconds, "peak_gpu_mib": peak,
-               "processes": d.world,
+    metrics = {**timing, "label_seconds": label_seconds, "processes": d.world,
                "parameters": count_parameters(model), "target_return": target_return, "cwr": report,
                "dagger": dagger_log, "final_loss": log_rows[-1]["loss"] if log_rows else None}
     if args.eval_traces:
-        metrics["eval"] = {name: evaluate_student(model, target_return, name, device)
-                           for name in args.eval_traces.split(",")}
-        log(f"eval: {json.dumps(metrics['eval'])}")
+        metrics["eval"] = validate(lambda: StudentPolicy(model, target_return, device), args.eval_traces,
+                                   model.cfg.history, log)
     adapter = Path(args.teacher) / "adapter.safetensors" if args.teacher else None
     save_student(model, out, {"target_return": target_return, "args": asdict(args), "pool": pool_meta.get("policies"),
                               "teacher": args.teacher, "metrics": metrics,
                               # the pair: which teacher adapter, byte for byte, this student was distilled from
                               "teacher_adapter_sha256": file_sha256(adapter) if adapter and adapter.is_file() else None})
-    if log_rows:
-        write_csv_atomic(out / "log.csv", log_rows)
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
-    ddp.cleanup(d)
+    finish_run(out, log_rows, state_dir, d)
     return model, metrics
 
 

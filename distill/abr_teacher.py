@@ -190,32 +190,84 @@ def _load_state(folder: Path, model: ABRTeacher, opt: torch.optim.Optimizer, rng
     return int(meta["step"])
 
 
-def _state_notes(folder: Path) -> dict:
-    return json.loads((folder / "state.json").read_text()).get("notes", {})
+def resume(state_dir: Path, model, opt: torch.optim.Optimizer, rng, log=print) -> tuple:
+    """An interrupted run's state, if ``state_dir`` holds one (weights, optimiser and RNG restored in place):
+    (step, its DAgger episodes or None, its log rows, its DAgger log, its seconds so far), so that the metrics
+    cover the whole run; a fresh run's zeros otherwise."""
+    if not (state_dir / "state.json").is_file():
+        return 0, None, [], [], 0.0
+    step, dagger = _load_state(state_dir, model, opt, rng), None
+    if (state_dir / "dagger.npz").is_file():
+        with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
+            dagger = {k: saved[k] for k in saved.files}
+    notes = json.loads((state_dir / "state.json").read_text()).get("notes", {})
+    log(f"resumed from {state_dir} at step {step}")
+    return step, dagger, notes.get("log", []), notes.get("dagger", []), notes.get("seconds", 0.0)
 
 
-def evaluate_teacher(model: ABRTeacher, target_return: float, traces_name: str, device: str) -> dict:
+def validate(make_policy, sets: str, history: int, log=print) -> dict:
+    """Each named ABR set's summary (video1, test mode) for a fresh ``make_policy()``: the validation numbers
+    the ABR trainers record in their checkpoints."""
     from evaluation.abr import evaluate_abr
     from traces import load_abr_traces, load_abr_video
 
-    traces, video = load_abr_traces(traces_name), load_abr_video("video1")
-    run = evaluate_abr(TeacherPolicy(model, target_return, device), traces, video, history=model.cfg.history)
-    return run.summary()
+    video = load_abr_video("video1")
+    ev = {name: evaluate_abr(make_policy(), load_abr_traces(name), video, history=history).summary()
+          for name in sets.split(",")}
+    log(f"eval: {json.dumps(ev)}")
+    return ev
 
 
-def train(args: TeacherAdaptation, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
+def stop_training(model, d, t0: float) -> dict | None:
+    """After the last step: the model in eval mode; on rank 0 the seconds trained and the peak GPU memory, on
+    other ranks None, their process group closed (they neither evaluate nor write)."""
+    from . import ddp
+
+    seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**20 if str(d.device).startswith("cuda") else None
+    model.eval()
+    if not d.main:
+        ddp.cleanup(d)
+        return None
+    return {"train_seconds": seconds, "peak_gpu_mib": peak}
+
+
+def finish_run(out: Path, log_rows: list, state_dir: Path, d) -> None:
+    """A trainer's last step (rank 0, after its checkpoint is written): the loss log as CSV, the resumable
+    state removed, the process group closed."""
+    import shutil
+
+    from . import ddp
+
+    if log_rows:
+        write_csv_atomic(out / "log.csv", log_rows)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    ddp.cleanup(d)
+
+
+def start_run(args):
+    """An ABR trainer's opening: ``--env`` checked, the process group set up (torchrun: one rank per GPU or CPU
+    process; else a single process), the seed, the pool loaded and cut to ``--policies``.
+    Returns (the process group, the pool's arrays, its meta)."""
     if args.env != "abr":
         raise SystemExit("only --env abr is implemented so far")
     from . import ddp
 
-    d = ddp.setup(args.device)  # torchrun: one rank per GPU (or CPU process); else a single process
-    device = d.device
+    d = ddp.setup(args.device)
     torch.manual_seed(args.seed)
     arrays, pool_meta = load_pool(args.pool)
     if args.policies:
-        keep_ids = [pool_meta["policies"].index(p) for p in args.policies.split(",")]
-        keep = np.isin(arrays["policy"], keep_ids)
+        keep = np.isin(arrays["policy"], [pool_meta["policies"].index(p) for p in args.policies.split(",")])
         arrays = {k: v[keep] for k, v in arrays.items()}
+    return d, arrays, pool_meta
+
+
+def train(args: TeacherAdaptation, backbone=None, log=print) -> tuple[ABRTeacher, dict]:
+    from . import ddp
+
+    d, arrays, pool_meta = start_run(args)
+    device = d.device
     history = arrays["obs"].shape[-1]
     cfg = TeacherConfig(backbone=args.backbone, lora_rank=args.lora_rank, window=args.window, history=history,
                         condition=args.condition)
@@ -237,15 +289,7 @@ def train(args: TeacherAdaptation, backbone=None, log=print) -> tuple[ABRTeacher
         labeler = make_agent("abr", args.dagger_labeler, video=load_abr_video("video1"))
     out = Path(args.out)
     state_dir = out.parent / f".{out.name}.train_state"
-    step, dagger, log_rows, dagger_log, done_seconds = 0, None, [], [], 0.0
-    if (state_dir / "state.json").is_file():
-        step = _load_state(state_dir, model, opt, rng)
-        if (state_dir / "dagger.npz").is_file():
-            with np.load(state_dir / "dagger.npz", allow_pickle=False) as saved:
-                dagger = {k: saved[k] for k in saved.files}
-        notes = _state_notes(state_dir)
-        log_rows, dagger_log, done_seconds = notes.get("log", []), notes.get("dagger", []), notes.get("seconds", 0.0)
-        log(f"resumed from {state_dir} at step {step}")
+    step, dagger, log_rows, dagger_log, done_seconds = resume(state_dir, model, opt, rng, log)
     data = with_dagger(arrays, dagger)
     sampler = WindowSampler(data, cfg.window, cfg.levels)
     phases = np.linspace(0, args.steps, args.dagger_rounds + 2).round().astype(int)[1:]  # each phase's last step
@@ -297,26 +341,16 @@ def train(args: TeacherAdaptation, backbone=None, log=print) -> tuple[ABRTeacher
             save(step)
         elif step % args.save_every == 0 and step < args.steps:
             save(step)
-    train_seconds = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    model.eval()
-    if not d.main:  # rank 0 evaluates and writes
-        ddp.cleanup(d)
+    timing = stop_training(model, d, t0)
+    if timing is None:  # rank 0 evaluates and writes
         return model, {}
-    metrics = {"train_seconds": train_seconds, "peak_gpu_mib": peak, "target_return": target, "processes": d.world,
+    metrics = {**timing, "target_return": target, "processes": d.world,
                "final_loss": log_rows[-1]["loss"] if log_rows else None, "dagger": dagger_log}
     if args.eval_traces:
-        metrics["eval"] = {name: evaluate_teacher(model, target, name, device) for name in args.eval_traces.split(",")}
-        log(f"eval: {json.dumps(metrics['eval'])}")
+        metrics["eval"] = validate(lambda: TeacherPolicy(model, target, device), args.eval_traces, model.cfg.history, log)
     save_teacher(model, out, {"target_return": target, "args": asdict(args), "pool": pool_meta.get("policies"),
                               "metrics": metrics})
-    if log_rows:
-        write_csv_atomic(out / "log.csv", log_rows)
-    if state_dir.exists():
-        import shutil
-
-        shutil.rmtree(state_dir)
-    ddp.cleanup(d)
+    finish_run(out, log_rows, state_dir, d)
     return model, metrics
 
 

@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from agents.teacher import load_teacher
-from distill.abr_teacher import evaluate_teacher
+from agents.teacher import TeacherPolicy, load_teacher
+from distill.abr_teacher import validate
 from traces.atomic import write_text_atomic
 
 out, folders = sys.argv[1], sys.argv[2:]
@@ -19,7 +19,7 @@ res = {}
 for f in folders:
     t0 = time.perf_counter()
     model, meta = load_teacher(f, device=dev)
-    res[f] = {n: evaluate_teacher(model, meta["target_return"], n, dev) for n in ("fcc-valid", "fcc-test")}
+    res[f] = validate(lambda: TeacherPolicy(model, meta["target_return"], dev), "fcc-valid,fcc-test", model.cfg.history)
     res[f]["seconds"] = time.perf_counter() - t0
     print(f, json.dumps(res[f], default=float), flush=True)
     write_text_atomic(out, json.dumps(res, indent=2, default=float))
