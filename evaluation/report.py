@@ -14,41 +14,52 @@ CJS_COLUMNS = ("agent", "seeds", "mean_jct_s", "mean_jct_std_s", "median_jct_s",
                "decisions")
 
 
-def abr_table(rows: list[dict], title: str, reference: str | None = None) -> str:
-    head = (f"{'agent':<16}{'traces':>7}{'QoE':>9}{'of opt':>8}{'bitrate':>9}{'rebuf s':>9}{'smooth':>9}"
-            f"{'p10':>8}{'p50':>8}{'p90':>8}")
-    if reference:
-        head += f"  {'Δ vs ' + reference + ' [95% CI]':<34}{'W/T/L':>10}"
+# A fixed-width table's columns: (heading, row key, width, format); the first is left-aligned, the rest right.
+ABR_TABLE = (("agent", "agent", 16, ""), ("traces", "traces", 7, ""), ("QoE", "qoe", 9, ".4f"),
+             ("of opt", "of_opt", 8, ""), ("bitrate", "bitrate_mbps", 9, ".3f"), ("rebuf s", "rebuffer_s", 9, ".4f"),
+             ("smooth", "smooth_mbps", 9, ".3f"), ("p10", "qoe_p10", 8, ".3f"), ("p50", "qoe_p50", 8, ".3f"),
+             ("p90", "qoe_p90", 8, ".3f"))
+VP_TABLE = (("agent", "agent", 10, ""), ("windows", "windows", 8, ""), ("MAE", "mae", 8, ".2f"),
+            ("RMSE", "rmse", 8, ".2f"), ("roll", "mae_roll", 8, ".2f"), ("pitch", "mae_pitch", 8, ".2f"),
+            ("yaw", "mae_yaw", 8, ".2f"), ("≤1 s", "mae_1s", 8, ".2f"), ("@4 s", "mae_4s_step", 8, ".2f"))
+CJS_TABLE = (("agent", "agent", 14, ""), ("seeds", "seeds", 6, ""), ("mean JCT s", "mean_jct_s", 12, ".1f"),
+             ("± std", "mean_jct_std_s", 8, ".1f"), ("median", "median_jct_s", 9, ".1f"), ("p90", "p90_jct_s", 9, ".1f"),
+             ("makespan s", "makespan_s", 12, ".0f"), ("decisions", "decisions", 11, ".0f"))
+
+
+def table(rows: list[dict], title: str, columns, extra=None) -> str:
+    """``rows`` under ``title`` in ``columns``; ``extra``, if given, is (heading, row -> text) appended to each
+    line."""
+    (h0, k0, w0, _), rest = columns[0], columns[1:]
+    head = f"{h0:<{w0}}" + "".join(f"{h:>{w}}" for h, _, w, _ in rest) + (extra[0] if extra else "")
     lines = [title, head, "-" * len(head)]
     for r in rows:
-        frac = "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"
-        line = (f"{r['agent']:<16}{r['traces']:>7}{r['qoe']:>9.4f}{frac:>8}{r['bitrate_mbps']:>9.3f}"
-                f"{r['rebuffer_s']:>9.4f}{r['smooth_mbps']:>9.3f}{r['qoe_p10']:>8.3f}{r['qoe_p50']:>8.3f}{r['qoe_p90']:>8.3f}")
-        key = f"vs_{reference}_diff"
-        if reference and key in r:
-            p = f"vs_{reference}_"
-            ci = f"{r[key]:+.4f} [{r[p + 'diff_ci_low']:+.4f}, {r[p + 'diff_ci_high']:+.4f}]"
-            line += f"  {ci:<34}{str(r[p + 'wins']) + '/' + str(r[p + 'ties']) + '/' + str(r[p + 'losses']):>10}"
-        lines.append(line)
+        line = f"{r[k0]:<{w0}}" + "".join(f"{r[k]:>{w}{f}}" for _, k, w, f in rest)
+        lines.append(line + (extra[1](r) if extra else ""))
     return "\n".join(lines)
+
+
+def abr_table(rows: list[dict], title: str, reference: str | None = None) -> str:
+    rows = [{**r, "of_opt": "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"} for r in rows]
+    if not reference:
+        return table(rows, title, ABR_TABLE)
+    p = f"vs_{reference}_"
+
+    def paired(r: dict) -> str:
+        if p + "diff" not in r:
+            return ""
+        ci = f"{r[p + 'diff']:+.4f} [{r[p + 'diff_ci_low']:+.4f}, {r[p + 'diff_ci_high']:+.4f}]"
+        return f"  {ci:<34}{str(r[p + 'wins']) + '/' + str(r[p + 'ties']) + '/' + str(r[p + 'losses']):>10}"
+
+    return table(rows, title, ABR_TABLE, (f"  {'Δ vs ' + reference + ' [95% CI]':<34}{'W/T/L':>10}", paired))
 
 
 def vp_table(rows: list[dict], title: str) -> str:
-    head = f"{'agent':<10}{'windows':>8}{'MAE':>8}{'RMSE':>8}{'roll':>8}{'pitch':>8}{'yaw':>8}{'≤1 s':>8}{'@4 s':>8}"
-    lines = [title, head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['agent']:<10}{r['windows']:>8}{r['mae']:>8.2f}{r['rmse']:>8.2f}{r['mae_roll']:>8.2f}"
-                     f"{r['mae_pitch']:>8.2f}{r['mae_yaw']:>8.2f}{r['mae_1s']:>8.2f}{r['mae_4s_step']:>8.2f}")
-    return "\n".join(lines)
+    return table(rows, title, VP_TABLE)
 
 
 def cjs_table(rows: list[dict], title: str) -> str:
-    head = f"{'agent':<14}{'seeds':>6}{'mean JCT s':>12}{'± std':>8}{'median':>9}{'p90':>9}{'makespan s':>12}{'decisions':>11}"
-    lines = [title, head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['agent']:<14}{r['seeds']:>6}{r['mean_jct_s']:>12.1f}{r['mean_jct_std_s']:>8.1f}"
-                     f"{r['median_jct_s']:>9.1f}{r['p90_jct_s']:>9.1f}{r['makespan_s']:>12.0f}{r['decisions']:>11.0f}")
-    return "\n".join(lines)
+    return table(rows, title, CJS_TABLE)
 
 
 def write_csv(path: Path, rows: list[dict], columns) -> None:
