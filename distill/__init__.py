@@ -42,3 +42,21 @@ def run_trainer(config_cls, train, argv, prog: str, doc: str) -> None:
         return
     write_text_atomic(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2, default=float))
     print(json.dumps(metrics, indent=2, default=float))
+
+
+class EarlyStopping:
+    """Early stopping on a validation error (lower is better): ``update(error, state)`` keeps a copy of
+    ``state()`` (a dict of tensors) whenever the error improves by more than ``min_delta`` and says whether
+    ``patience`` epochs in a row went without improvement."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-4):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.state, self.bad = float("inf"), None, 0
+
+    def update(self, error: float, state) -> bool:
+        if error < self.best - self.min_delta:
+            self.best, self.bad = error, 0
+            self.state = {k: v.detach().clone() for k, v in state().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience

@@ -24,6 +24,8 @@ import torch
 
 from traces.atomic import write_text_atomic
 
+from . import EarlyStopping
+
 
 @dataclass
 class VPDistillation:
@@ -117,7 +119,7 @@ def train(args: VPDistillation, teacher=None, backbone=None, log=print):
     sched = _schedule(opt, args.schedule, args.epochs * -(-len(xh) // args.batch_size))
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    best, best_state, bad, history = np.inf, None, 0, []
+    stop, history = EarlyStopping(args.patience), []
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -139,17 +141,12 @@ def train(args: VPDistillation, teacher=None, backbone=None, log=print):
         history.append({"epoch": epoch + 1, "train_loss": total / len(perm), "valid_mae": valid_mae,
                         "seconds": time.perf_counter() - t0})
         log(f"epoch {epoch + 1}: train loss {total / len(perm):.3f}, valid MAE {valid_mae:.3f}")
-        if valid_mae < best - 1e-4:
-            best, bad = valid_mae, 0
-            best_state = {k: v.detach().clone() for k, v in model.trainable_state().items()}
-        else:
-            bad += 1
-            if bad >= args.patience:
-                break
-    model.load_state_dict(best_state, strict=False)
+        if stop.update(valid_mae, model.trainable_state):
+            break
+    model.load_state_dict(stop.state, strict=False)
     model.eval()
     test_w = data["test"][0]
-    metrics = {"valid_mae": best, "test_mae": mae(predict_degrees(model, test_w.history, device=dev), test_w.future),
+    metrics = {"valid_mae": stop.best, "test_mae": mae(predict_degrees(model, test_w.history, device=dev), test_w.future),
                "epochs_run": len(history), "train_seconds": time.perf_counter() - t0, "history": history,
                "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if dev.startswith("cuda") else None,
                "cwr": report}

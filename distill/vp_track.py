@@ -20,6 +20,8 @@ from agents.vp_track import TrackConfig, TrackLSTM, predict_degrees, save_checkp
 from envs.vp import mae
 from traces.viewport import load_jin2022_split, make_windows, unwrap_yaw
 
+from . import EarlyStopping
+
 
 @dataclass
 class TrackTraining:
@@ -50,7 +52,7 @@ def train(args: TrackTraining, train_w, valid_w, log=print) -> tuple[TrackLSTM, 
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     xh, yo = offsets_from_last(train_w)
     xh_t, yo_t = torch.as_tensor(xh, dtype=torch.float32), torch.as_tensor(yo, dtype=torch.float32)
-    best, best_state, bad, history = np.inf, None, 0, []
+    stop, history = EarlyStopping(args.patience), []
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -66,15 +68,10 @@ def train(args: TrackTraining, train_w, valid_w, log=print) -> tuple[TrackLSTM, 
         valid_mae = mae(predict_degrees(model, valid_w.history), valid_w.future)
         history.append({"epoch": epoch + 1, "train_l1": total / len(perm), "valid_mae": valid_mae})
         log(f"epoch {epoch + 1:3d}  train L1 {total / len(perm):7.3f}°  valid MAE {valid_mae:7.3f}°")
-        if valid_mae < best - 1e-4:
-            best, bad = valid_mae, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= args.patience:
-                break
-    model.load_state_dict(best_state)
-    return model, {"valid_mae": best, "epochs_run": len(history), "train_seconds": time.perf_counter() - t0,
+        if stop.update(valid_mae, model.state_dict):
+            break
+    model.load_state_dict(stop.state)
+    return model, {"valid_mae": stop.best, "epochs_run": len(history), "train_seconds": time.perf_counter() - t0,
                    "history": history}
 
 
