@@ -48,7 +48,7 @@ import numpy as np
 
 from traces.tpch import QUERY_SIZES, JobDAG
 
-from .jobs import EXECUTOR_LEVELS, Job, executor_intervals, wave_lists  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
+from .jobs import EXECUTOR_LEVELS, Job, executor_intervals, rest_tables, wave_lists  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
 
 ARRIVAL, TASK_DONE, EXEC_ARRIVES = 0, 1, 2  # event kinds
 FRESH, REST, FIRST = 0, 1, 2  # which recorded wave an executor's next task draws from (see _draw)
@@ -118,6 +118,8 @@ class SparkSim:
         self.local = [0] * len(self.jobs)  # executors at each job (in its pools, not moving)
         for job in self.jobs:
             job.waves = wave_lists(job.dag)  # the duration tables as Python lists, per stage
+            job.rest = rest_tables(job.dag, self._levels)  # the same-stage draw's tables, per stage and level
+            job.mean_ms = job.dag.mean_duration_ms.tolist()
         self.members = defaultdict(set)  # pool -> executors in it (not moving)
         self.members[COMMON] = set(range(n))
         self.commits = defaultdict(lambda: defaultdict(int))  # source pool -> destination -> count
@@ -359,7 +361,7 @@ class SparkSim:
         stage, or the end."""
         if wait or (self.source is not None and not self.needs_decision()):
             self._end_round()
-        events, pop = self.events, heapq.heappop
+        events, pop, on_task_done = self.events, heapq.heappop, self._on_task_done
         while True:
             if self.source is not None:  # (no round in progress: nothing to decide, the common case)
                 if self.needs_decision():
@@ -385,15 +387,15 @@ class SparkSim:
             t, _, kind, a, b = pop(events)
             self.area_ms += (t - self.now) * len(self.active)
             self.now = t
-            if kind == ARRIVAL:
+            if kind == TASK_DONE:  # most events
+                on_task_done(a, b)
+            elif kind == ARRIVAL:
                 self.active.append(a)
                 if self._logging:
                     self.log.append((t, kind, a, -1, -1))
                 self._start_round(COMMON)
-            elif kind == EXEC_ARRIVES:
-                self._on_executor_arrival(a, b)
             else:
-                self._on_task_done(a, b)
+                self._on_executor_arrival(a, b)
 
     def _on_executor_arrival(self, e: int, stage: int) -> None:
         job = self.jobs[self.pool[e][0]]
@@ -422,16 +424,11 @@ class SparkSim:
             # _draw(job, stage, REST) inlined: the level around the job's local executors, then rest_wave
             # (none: first_wave), the same draws in the same order
             local = self.local[job.id]
-            lo, hi = self._levels[local]
-            key = lo
+            lo, hi, arr, arr_hi = job.rest[stage][local]
             rand = self.prng.random
             if lo != hi and 1 + int(rand() * (hi - lo)) > local - lo:
-                key = hi
-            first, rest, _ = job.waves[stage]
-            if key not in first:
-                key = max(first)
-            arr = rest.get(key) or first.get(key)
-            d = arr[int(rand() * len(arr))] if arr else float(job.dag.mean_duration_ms[stage])
+                arr = arr_hi
+            d = arr[int(rand() * len(arr))] if arr else job.mean_ms[stage]
             job.unlaunched[stage] -= 1
             job.last_duration_ms[stage] = d
             if self._logging:

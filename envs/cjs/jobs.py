@@ -41,6 +41,27 @@ def wave_lists(dag: JobDAG) -> list:
     return lists[1]
 
 
+_REST_TABLES: dict[tuple[int, int], tuple] = {}
+
+
+def rest_tables(dag: JobDAG, intervals: list[tuple[int, int]]) -> list:
+    """Per stage, per local-executor count n: (lo, hi, durations at lo, durations at hi) for an executor going
+    on with the same stage (rest_wave, none: first_wave; a level beyond the data: the largest recorded), the
+    lookups of the simulator's most frequent draw done once per template. A level without data gives None."""
+    key = (id(dag), len(intervals))
+    cached = _REST_TABLES.get(key)
+    if cached is None or cached[0] is not dag:
+        tables = []
+        for first, rest, _ in wave_lists(dag):
+            def pick(level, first=first, rest=rest):
+                if level not in first:
+                    level = max(first)
+                return rest.get(level) or first.get(level) or None
+            tables.append([(lo, hi, pick(lo), pick(hi)) for lo, hi in intervals])
+        cached = _REST_TABLES[key] = (dag, tables)
+    return cached[1]
+
+
 @dataclass
 class Job:
     id: int
