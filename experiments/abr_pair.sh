@@ -11,6 +11,8 @@
 #                and the shipped teacher's validation numbers; then s_trand, a student from t_rand, if t_rand
 #                scores above the shipped teacher and time is left (LIMIT seconds in all)
 #   PHASE=D      C without the teacher re-adaptation, each run under DLIMIT seconds (a short call)
+#   PHASE=E      the call right after C on the same warm machine: s_trand (ELIMIT seconds) if t_rand scored above
+#                the shipped teacher on validation, else nothing
 #
 # Validation score of an agent: the mean over {fcc-valid-clean, oboe} of its mean QoE divided by RobustMPC's
 # on the same set (0.5824 and 2.2437: deterministic, CPU, `compare --agents robustmpc`). fcc-test is not
@@ -89,6 +91,16 @@ phase_d() {
   finish s_ship s_ship_fcc
 }
 
+phase_e() {
+  gguf || exit 1
+  if [ "$(head -1 "$W/teacher_scores.txt" | cut -d' ' -f2)" != "$W/t_rand" ]; then
+    echo "the shipped teacher scored above t_rand: no student of t_rand"; cat "$W/teacher_scores.txt"; exit 0
+  fi
+  student "${ELIMIT:-420}" s_trand "$W/t_rand" "$RAND"
+  cp "$W/t_rand/config.json" "$OUT/t_rand_config.json"
+  finish s_trand
+}
+
 finish() {  # RUNS...: wait, score the students, bring back the runs' weights, the scores and every log
   wait
   score "$W/s_ship" "$W/s_ship_fcc" "$W/s_trand" | tee "$W/student_scores.txt"
@@ -138,4 +150,5 @@ case "${PHASE:?}" in
   setup) setup ;;
   C) phase_c ;;
   D) phase_d ;;
+  E) phase_e ;;
 esac
