@@ -130,6 +130,7 @@ class SparkSim:
         self.log: list[tuple] = []  # (time, kind, job, stage, executor), with config.event_log
         self._logging = self.config.event_log
         self.source = None  # the pool of the round in progress
+        self.rounds = 0  # rounds started (with Job.version, the key of a job's cached stage mask)
         self.picked: set = set()  # stages picked in this round
         self.advance()
 
@@ -169,10 +170,14 @@ class SparkSim:
         """(N,) bool: the job's stages offered in this round."""
         if self.source is None or self.committable() <= 0 or not self.can_grow(job):
             return np.zeros(job.dag.num_stages, dtype=bool)
+        key = (job.version, self.rounds)  # the job unchanged in this round: the mask is too (callers only read it)
+        if job.mask_key == key:
+            return job.mask
         mask = (job.demand() > 0) & job.parents_saturated() & ~job.stage_done
         for j, s in self.picked:
             if j == job.id:
                 mask[s] = False
+        job.mask_key, job.mask = key, mask
         return mask
 
     def needs_decision(self) -> bool:
@@ -281,6 +286,7 @@ class SparkSim:
     def _start_round(self, pool) -> None:
         if self.source is None and self.committable_of(pool) > 0:
             self.source, self.picked = pool, set()
+            self.rounds += 1
             if pool != COMMON:
                 job = self.jobs[pool[0]]
                 job.n_idle = self.committable_of(pool)

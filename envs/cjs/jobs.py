@@ -80,6 +80,8 @@ class Job:
     n_idle: int = 0  # executors of this job that the current round may commit (an observation feature)
     incoming: int = 0  # commitments to its stages from pools of other jobs (they count in its supply)
     version: int = 0  # bumped by touch(): observers recompute this job's features only when it changed
+    mask_key: tuple = (-1, -1)  # (version, round) of the cached stage mask (SparkSim.stage_mask)
+    mask: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self):
         n = self.dag.num_stages
