@@ -83,17 +83,23 @@ def load_backbone(name: str) -> nn.Module:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaModel
 
+    def random_weights(cfg) -> nn.Module:
+        # the same weights on every load (the adapter saved with them does not store them), whatever the
+        # caller's random state
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return LlamaModel(cfg)
+
     if name in SHAPES:  # random weights of a known shape (throughput benchmarks, ablations)
-        return LlamaModel(LlamaConfig(**SHAPES[name]))
+        return random_weights(LlamaConfig(**SHAPES[name]))
     if name == "tiny-random":
-        return LlamaModel(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, vocab_size=32,
-                                      max_position_embeddings=256))
+        return random_weights(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=2, vocab_size=32,
+                                          max_position_embeddings=256))
     if name in ("smollm2-135m", "random:smollm2-135m"):
         folder = _smollm2_dir()
         if name.startswith("random:"):
-            cfg = AutoConfig.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-            return LlamaModel(cfg)
+            return random_weights(AutoConfig.from_pretrained(folder, gguf_file=SMOLLM2_GGUF))
         lm = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, torch_dtype=torch.float32)
         return lm.model
     path = Path(name).expanduser()

@@ -6,34 +6,43 @@ simulator that NetLLM reuses; its rules as given in ``shared/data/cjs/reference/
 * ``num_executors`` (50) executors live in pools: the *common* pool, a *job* pool, or a *stage* pool.
   An executor moving to another job is unavailable for ``moving_delay_ms`` (2000 ms).
 * **Scheduling rounds** run at one source pool: the common pool when a job arrives and it holds
-  executors; a job pool when a stage completion unlocks children (or ends a stage with executors
-  waiting there); a stage pool when an executor finishes there with no task left to start and nothing
-  committed. In a round the scheduler picks a stage and a parallelism limit again and again; each pick
-  *commits* source executors to the stage (at most its demand); the round ends when the source has no
-  uncommitted executor, no stage is offered, or the scheduler waits. Uncommitted executors then go to
-  the common pool. Idle committed executors leave at once; busy ones when their stage has no task left
-  to start (until then each finish starts the stage's next task).
+  executors (the only round there: executors in the common pool wait for the next arrival); a job pool
+  when a stage completion unlocks children; a stage pool when an executor finishes there with no task
+  left to start and nothing committed (a completed job's last executor too). In a round the scheduler
+  picks a stage and a parallelism limit again and again; each pick *commits* source executors to the
+  stage (at most its demand); the round ends when the source has no uncommitted executor, no stage is
+  offered, or the scheduler waits. After picks, the uncommitted executors are committed to the common
+  pool; idle committed executors leave at once, busy ones when their stage has no task left to start
+  (until then each finish starts the stage's next task). A round that offered nothing lets its idle
+  executors go at once.
+* **Letting go**: an executor let go (committed to the common pool, idle after a round that offered
+  nothing, or without a backup stage) moves from a stage pool to its job's pool and stays in a job pool,
+  unless every task of its job has started: then it leaves for the common pool. A completed job's idle
+  executors leave for the common pool.
 * **Offered stages**: demand (unstarted tasks − executors moving to it − commitments to it) > 0, every
   parent *saturated* (demand ≤ 0, possibly still running), not picked this round, and the job's supply
   below the cluster size (except for the source's own job). A job's supply counts the executors sent to
-  it (still counted after they drop to the common pool, until another job takes them) plus the
-  commitments to its stages. Tasks start only when every parent stage has *completed*: an executor that
-  arrives earlier waits, idle, in the job pool. An executor whose target has no task left to start takes
-  its job's last offered stage (which may have to wait too), or waits in the job pool. A job whose stages all have no demand sends its idle
-  executors to the common pool; a completed job sends all of its executors there.
+  it, less those it sent to other jobs from its own pools, plus the commitments to its stages from other
+  pools: an executor that drops to the common pool still counts for its job, even after another job takes
+  it from there (spark_sched_sim's bookkeeping). Tasks start only when every parent stage has *completed*:
+  an executor that arrives earlier waits, idle, in the job pool. An executor whose target has no task left
+  to start takes its job's last offered stage (which may have to wait too), or is let go.
 * **Durations** come from the recorded waves at the executor level of the job's local executors
   (n ≤ 5 → 5; a recorded level → itself; between levels l < n < r → l with probability (n − l)/(r − l),
-  else r; beyond the data → the largest). An executor keeps its last task through commitments and moves
-  (to another job too) and loses it when released with nothing committed or parked at its job for a stage
-  that cannot start. Without one it draws ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up);
+  else r; beyond the data → the largest). An executor keeps its last task through commitments within its
+  job and loses it when it leaves the job (sent to another, or to the common pool), when released with
+  nothing committed, or when parked for a stage that cannot start. Without one it draws
+  ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up);
   with one of the same stage ``rest_wave`` (none: ``first_wave``); else ``first_wave`` (none:
   ``fresh_durations``).
 * Time is in ms inside; JCT and rewards are reported in seconds. Reward of a step: −(sum over jobs in
   the system of the time they spent in it during the step). The episode ends when every job completed.
 
-Differences from the reference kept on purpose (docs/CJS.md): durations draw from numpy's generator
-(the env's, seeded by ``reset(seed)``) instead of Python's ``random``, so schedules match the reference in
-distribution, not draw for draw.
+Differences from the reference kept on purpose (docs/CJS.md): durations draw from Python's ``random`` seeded
+from the env's generator (not the reference's seeding), so schedules match the reference in distribution, not
+draw for draw; a backup stage is searched in the executor's own job only; when no event is left and jobs are
+unfinished (degenerate schedulers only), idle executors go to the common pool, counted for no job, and are
+offered there.
 """
 
 from __future__ import annotations
@@ -66,7 +75,6 @@ class CJSConfig:
     moving_delay_ms: float = 2000.0  # an executor changing jobs is unavailable this long
     warmup_delay_ms: float = 1000.0  # added to a fresh executor's first-wave task when no fresh duration exists
     query_sizes: tuple = QUERY_SIZES  # input sizes sampled uniformly
-    common_rounds: tuple = ("completion",)  # events that start a round at the common pool besides a job arrival
     event_log: bool = False  # keep SparkSim.log, every event of the episode (tests, debugging; ~460k per episode)
 
 
@@ -161,7 +169,7 @@ class SparkSim:
         return np.asarray(sorted(self.members[self.source]), dtype=np.int64)[: self.committable()]
 
     def supply(self, job: Job) -> int:
-        return len(job.executors) + job.incoming
+        return job.sent + job.incoming
 
     def can_grow(self, job: Job) -> bool:
         return job.id == self._source_job() or self.supply(job) < self.config.num_executors
@@ -206,8 +214,10 @@ class SparkSim:
         job.touch()
         return n
 
-    def _end_round(self) -> None:
-        """Uncommitted source executors go to the common pool; committed idle ones leave now."""
+    def _end_round(self, decided: bool = True) -> None:
+        """End the round. After decisions, the source's uncommitted executors are committed to the common pool
+        and every idle committed one leaves now (busy ones when released); a round offered nothing moves only
+        its idle executors on (:meth:`_release`)."""
         src = self.source
         self.source, self.picked = None, set()
         for j in self.active:
@@ -216,12 +226,35 @@ class SparkSim:
                 self.jobs[j].touch()
         if src is None:
             return
+        if not decided:
+            for e in sorted(self.members[src]):
+                if not self.busy[e]:
+                    self._release(e, src)
+            return
         left = self.committable_of(src)
         if left > 0 and src != COMMON:
             self.commits[src][COMMON] += left
         for e in sorted(self.members[src]):
             if not self.busy[e]:
                 self._fulfill(e)
+
+    def _release(self, e: int, src) -> None:
+        """``e``, idle, is let go from pool ``src``: from a stage pool to its job's pool, from a job pool nowhere,
+        unless every task of the job has started (nothing left to give it): then to the common pool."""
+        if src == COMMON:
+            return
+        job = self.jobs[src[0]]
+        if job.unlaunched.any() and job.id in self.active:
+            if self.pool[e] != (job.id, -1):
+                self._move_to_pool(e, (job.id, -1))
+            return
+        self._detach(e)
+
+    def _detach(self, e: int) -> None:
+        """``e`` leaves its job for the common pool and forgets its last task (it counts in the job's supply
+        still: only an executor sent away from the job's own pools leaves it)."""
+        self._move_to_pool(e, COMMON)
+        self.last_task[e] = None
 
     def committable_of(self, pool) -> int:
         return len(self.members[pool]) - sum(self.commits[pool].values())
@@ -237,7 +270,7 @@ class SparkSim:
         if pending[dest] == 0:
             del pending[dest]
         if dest == COMMON:
-            self._move_to_pool(e, COMMON)
+            self._release(e, src)
             return True
         job = self.jobs[dest[0]]
         job.committed[dest[1]] -= 1
@@ -245,14 +278,20 @@ class SparkSim:
             job.incoming -= 1
         job.touch()
         if job.completed or job.id not in self.active:
-            self._move_to_pool(e, COMMON)
+            self._detach(e)
             return True
-        if self.supply_job[e] != job.id:
-            self._take_supply(e, job.id)
         if src != COMMON and src[0] == job.id:  # already at the job: no move
             self._move_to_pool(e, (job.id, -1))
             self._arrive(e, dest[1])
         else:
+            # sent: it counts in the supply of its destination, and leaves that of the job it was at (one it
+            # reached from the common pool stays counted where it was before: spark_sched_sim's bookkeeping)
+            if src != COMMON:
+                self.jobs[src[0]].sent -= 1
+                self.jobs[src[0]].touch()
+                self.last_task[e] = None  # it leaves its job: no last task at the next
+            job.sent += 1
+            self.supply_job[e] = job.id
             self._leave(e)
             self.in_transit[e] = True
             self.pool[e] = dest
@@ -260,15 +299,13 @@ class SparkSim:
             self._push(self.now + self.config.moving_delay_ms, EXEC_ARRIVES, e, dest[1])
         return True
 
-    def _take_supply(self, e: int, job_id: int) -> None:
+    def _drop_supply(self, e: int) -> None:
+        """``e`` no longer counts in the supply of the job it was last sent to (the end-of-workload fallback)."""
         old = self.supply_job[e]
         if old >= 0:
-            self.jobs[old].executors.discard(e)
+            self.jobs[old].sent -= 1
             self.jobs[old].touch()
-        self.supply_job[e] = job_id
-        if job_id >= 0:
-            self.jobs[job_id].executors.add(e)
-            self.jobs[job_id].touch()
+            self.supply_job[e] = -1
 
     def _leave(self, e: int) -> None:
         pool = self.pool[e]
@@ -354,7 +391,10 @@ class SparkSim:
         if job.unlaunched[stage] <= 0 or job.stage_done[stage]:
             offered = np.flatnonzero((job.demand() > 0) & job.parents_saturated())
             stage = int(offered[-1]) if len(offered) else -1
-        if stage >= 0 and self._ready(job, stage):
+        if stage < 0:  # no backup: let go from the job pool (it keeps its last task while it stays)
+            self._release(e, (job.id, -1))
+            return
+        if self._ready(job, stage):
             self._start_task(e, job, stage)
             return
         if self.pool[e] != (job.id, -1):
@@ -372,7 +412,7 @@ class SparkSim:
             if self.source is not None:  # (no round in progress: nothing to decide, the common case)
                 if self.needs_decision():
                     return
-                self._end_round()
+                self._end_round(decided=False)
             if not events:
                 if self.done:
                     return
@@ -383,9 +423,8 @@ class SparkSim:
                     for x in range(self.config.num_executors):
                         if not self.busy[x] and not self.in_transit[x]:
                             if self.pool[x] != COMMON:
-                                self._move_to_pool(x, COMMON)
-                            if self.supply_job[x] >= 0:
-                                self._take_supply(x, -1)
+                                self._detach(x)
+                            self._drop_supply(x)
                     self._start_round(COMMON)
                     if self.needs_decision():
                         return
@@ -412,8 +451,8 @@ class SparkSim:
         self.local[job.id] += 1
         if self._logging:
             self.log.append((self.now, EXEC_ARRIVES, job.id, stage, e))
-        if job.id not in self.active:
-            self._to_common([e], "completion")
+        if job.id not in self.active:  # the job completed while it moved
+            self._detach(e)
             return
         self._arrive(e, stage)
 
@@ -450,43 +489,29 @@ class SparkSim:
             job.parents_left[job.children[stage]] -= 1
             unlocked = any(job.parents_left[c] == 0 and job.unlaunched[c] > 0 for c in job.children[stage])
             if job.completed:
-                self._complete(job)
-                return
-            for x in sorted(self.members[(job.id, stage)]):  # the stage is over: its pool joins the job pool
-                if not self.busy[x] and x != e:
-                    self._move_to_pool(x, (job.id, -1))
+                self._complete(job, e)
         if self._fulfill(e):  # committed elsewhere: it goes with its last task
             if unlocked:  # executors waiting at the job may now be committed to the children
                 self._start_round((job.id, -1))
             return
         self.last_task[e] = None  # released with nothing committed: idle
-        if job.saturated().all() and not unlocked:  # nothing left to commit to in this job
-            self._to_common([e, *sorted(self.members[(job.id, -1)])], "saturation")
-            return
-        if unlocked or job.stage_done[stage]:
-            self._move_to_pool(e, (job.id, -1))
+        if unlocked:  # children can start: a round at the job pool, which it joins
+            self._release(e, (job.id, stage))
             self._start_round((job.id, -1))
-        else:
+        else:  # a round at its stage pool offers it (a completed job's last executor too)
             self._start_round((job.id, stage))
 
-    def _to_common(self, executors, why: str) -> None:
-        """Executors freed into the common pool by an event (``why``); a round there offers them at once
-        when ``why`` is among ``config.common_rounds``, else they wait for the next job arrival."""
-        for x in executors:
-            self._move_to_pool(x, COMMON)
-        if why in self.config.common_rounds:
-            self._start_round(COMMON)
-
-    def _complete(self, job: Job) -> None:
+    def _complete(self, job: Job, last: int) -> None:
+        """The job's idle executors leave for the common pool, except ``last``, whose task completed it: it goes
+        where its pool committed it, else a round at its stage pool offers it."""
         job.completion_ms = self.now
         self.jct_total_ms += self.now - job.arrival_ms
         self.active.remove(job.id)
         self.completed.append(job.id)
-        freed = []
         for pool in [p for p in list(self.members) if p != COMMON and p[0] == job.id]:
-            freed += sorted(self.members[pool])
-            self.commits.pop(pool, None)
-        self._to_common(freed, "completion")
+            for x in sorted(self.members[pool]):
+                if x != last:
+                    self._detach(x)
         job.touch()
 
     # --------------------------------------------------------------------------------- metrics

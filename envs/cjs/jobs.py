@@ -76,7 +76,7 @@ class Job:
     done_tasks: np.ndarray = field(default=None)  # type: ignore[assignment]
     stage_done: np.ndarray = field(default=None)  # type: ignore[assignment]
     last_duration_ms: np.ndarray = field(default=None)  # type: ignore[assignment]
-    executors: set = field(default_factory=set)  # its supply: executors sent to it, until another job takes them
+    sent: int = 0  # its supply, less incoming commitments: executors sent to it, less those it sent away
     n_idle: int = 0  # executors of this job that the current round may commit (an observation feature)
     incoming: int = 0  # commitments to its stages from pools of other jobs (they count in its supply)
     version: int = 0  # bumped by touch(): observers recompute this job's features only when it changed
