@@ -121,8 +121,9 @@ def main(argv=None) -> None:
     parser.add_argument("--on-bad-file", choices=["raise", "skip"], default="raise",
                         help="ABR/VP: a trace file that does not load stops the run (raise) or is left out with a "
                              "warning (skip)")
-    parser.add_argument("--reference", default="robustmpc",
-                        help="ABR: the agent every other is compared with, per trace (paired bootstrap interval)")
+    parser.add_argument("--reference", default=None,
+                        help="the agent every other is compared with, per trace (ABR, default robustmpc) or per "
+                             "workload (CJS, default wfair when it runs): paired bootstrap interval; '' for none")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"], help="VP split (Jin2022)")
     parser.add_argument("--video", default="video1", help="video name or folder of video_size_* files (ABR)")
     parser.add_argument("--agents", default=None, help="comma-separated agent names (default: the task's default list)")
@@ -139,6 +140,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.reference is None:
+        args.reference = {"abr": "robustmpc", "cjs": "wfair"}.get(args.env, "")
     if args.env == "abr" and args.reference:
         from agents import agent_names
 

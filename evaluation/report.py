@@ -39,27 +39,30 @@ def table(rows: list[dict], title: str, columns, extra=None) -> str:
     return "\n".join(lines)
 
 
-def abr_table(rows: list[dict], title: str, reference: str | None = None) -> str:
-    rows = [{**r, "of_opt": "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"} for r in rows]
-    if not reference:
-        return table(rows, title, ABR_TABLE)
+def _paired_extra(reference: str, digits: int):
+    """The (heading, row -> text) columns of a row's paired difference to ``reference`` (keys vs_REF_*)."""
     p = f"vs_{reference}_"
 
-    def paired(r: dict) -> str:
+    def cell(r: dict) -> str:
         if p + "diff" not in r:
             return ""
-        ci = f"{r[p + 'diff']:+.4f} [{r[p + 'diff_ci_low']:+.4f}, {r[p + 'diff_ci_high']:+.4f}]"
+        ci = f"{r[p + 'diff']:+.{digits}f} [{r[p + 'diff_ci_low']:+.{digits}f}, {r[p + 'diff_ci_high']:+.{digits}f}]"
         return f"  {ci:<34}{str(r[p + 'wins']) + '/' + str(r[p + 'ties']) + '/' + str(r[p + 'losses']):>10}"
 
-    return table(rows, title, ABR_TABLE, (f"  {'Δ vs ' + reference + ' [95% CI]':<34}{'W/T/L':>10}", paired))
+    return f"  {'Δ vs ' + reference + ' [95% CI]':<34}{'W/T/L':>10}", cell
+
+
+def abr_table(rows: list[dict], title: str, reference: str | None = None) -> str:
+    rows = [{**r, "of_opt": "" if r.get("of_optimum") is None else f"{100 * r['of_optimum']:.1f}%"} for r in rows]
+    return table(rows, title, ABR_TABLE, _paired_extra(reference, 4) if reference else None)
 
 
 def vp_table(rows: list[dict], title: str) -> str:
     return table(rows, title, VP_TABLE)
 
 
-def cjs_table(rows: list[dict], title: str) -> str:
-    return table(rows, title, CJS_TABLE)
+def cjs_table(rows: list[dict], title: str, reference: str | None = None) -> str:
+    return table(rows, title, CJS_TABLE, _paired_extra(reference, 2) if reference else None)
 
 
 def write_csv(path: Path, rows: list[dict], columns) -> None:

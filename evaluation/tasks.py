@@ -254,12 +254,25 @@ def _cjs_evaluate(name, data, args, device, progress):
 
 
 def _cjs_report(runs, data, args, out):
+    from .stats import paired
+
     seeds = data["seeds"]
-    rows = [{"agent": r.agent, **r.summary()} for r in runs]
-    print(report.cjs_table(rows, f"CJS: the reference run's workloads (200 TPC-H jobs, 50 executors), seeds "
-                                 f"{', '.join(map(str, seeds))}"))
+    reference = args.reference if args.reference in {r.agent for r in runs} else None
+    base = next((r for r in runs if r.agent == reference), None)
+    rows = []
+    for r in runs:
+        row = {"agent": r.agent, **r.summary()}
+        if base is not None and r is not base:  # per-workload mean JCT, lower is better
+            row.update({f"vs_{reference}_{k}": v for k, v in paired([j.mean() for j in r.jct_s],
+                                                                   [j.mean() for j in base.jct_s],
+                                                                   higher_is_better=False).items()})
+        rows.append(row)
+    title = (f"CJS: the reference run's workloads (200 TPC-H jobs, 50 executors), seeds {', '.join(map(str, seeds))}"
+             + (f"; Δ = paired difference of mean JCT to {reference} [95% CI], W/T/L over workloads" if base else ""))
+    print(report.cjs_table(rows, title, reference if base else None))
     report.write_csv(out / "cjs_summary.csv", rows, report.CJS_COLUMNS)
-    result = {"env": "cjs", "workloads": str(data["folder"]), "seeds": list(seeds), "summary": rows,
+    result = {"env": "cjs", "workloads": str(data["folder"]), "seeds": list(seeds), "reference": reference,
+              "summary": rows,
               "per_seed_mean_jct_s": {r.agent: {str(s): float(j.mean()) for s, j in zip(r.seeds, r.jct_s)}
                                       for r in runs}}
     return result, ["cjs_summary.csv"]

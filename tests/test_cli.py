@@ -33,6 +33,28 @@ def test_compare_abr_writes_table_csv_json_plots(tmp_path, data_root):
     assert len((out / "abr_per_trace.csv").read_text().splitlines()) == 101
 
 
+def test_compare_cjs_pairs_every_scheduler_with_wfair(tmp_path, data_root):
+    """CJS rows carry their paired difference to wfair (the default reference) over the reference workloads, and
+    FIFO / Fair land on the reference run's per-workload means (issue #25's fidelity, here on two workloads)."""
+    out = tmp_path / "cmp"
+    res = _run(["-m", "evaluation.compare", "--env", "cjs", "--agents", "fifo,fair,wfair", "--seeds", "2", "--out",
+                str(out), "--quiet", "--no-plots"])
+    assert res.returncode == 0, res.stderr
+    assert "Δ vs wfair [95% CI]" in res.stdout
+    data = json.loads((out / "cjs_results.json").read_text())
+    assert data["reference"] == "wfair" and data["seeds"] == [1, 2]
+    per = data["per_seed_mean_jct_s"]
+    ref = json.loads((data_root / "cjs/reference/summary.json").read_text())["per_seed"]
+    for name in ("fifo", "fair"):
+        row = next(r for r in data["summary"] if r["agent"] == name)
+        diffs = [per[name][s] - per["wfair"][s] for s in ("1", "2")]
+        assert abs(row["vs_wfair_diff"] - sum(diffs) / 2) < 1e-9
+        assert row["vs_wfair_wins"] + row["vs_wfair_ties"] + row["vs_wfair_losses"] == 2
+        for s in ("1", "2"):
+            assert abs(per[name][s] / ref[s][name]["mean_jct_s"] - 1) < 0.05
+    assert "vs_wfair_diff" not in next(r for r in data["summary"] if r["agent"] == "wfair")
+
+
 def test_compare_reports_share_of_offline_optimum(tmp_path, data_root):
     folder = tmp_path / "four"
     folder.mkdir()
