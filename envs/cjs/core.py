@@ -516,8 +516,8 @@ class SparkSim:
 
     # --------------------------------------------------------------------------------- metrics
     def jct_s(self) -> np.ndarray:
-        """Completion times (s) of the completed jobs, in completion order."""
-        return np.asarray([(self.jobs[j].completion_ms - self.jobs[j].arrival_ms) / 1000.0 for j in self.completed])
+        """Completion times (s) of the completed jobs, in job (arrival) order: the rows of a workload file."""
+        return np.asarray([(self.jobs[j].completion_ms - self.jobs[j].arrival_ms) / 1000.0 for j in sorted(self.completed)])
 
     def makespan_s(self) -> float:
         return self.now / 1000.0
