@@ -11,6 +11,8 @@
 #                and the shipped teacher's validation numbers; then s_trand, a student from t_rand, if t_rand
 #                scores above the shipped teacher and time is left (LIMIT seconds in all)
 #   PHASE=D      C without the teacher re-adaptation, each run under DLIMIT seconds (a short call)
+#   PHASE=S1     the shortest call: s_ship alone under DLIMIT seconds (the shipped teacher's validation numbers come
+#                from the CPU: `compare --traces fcc-valid-clean,oboe --agents teacher`)
 #   PHASE=E      the call right after C on the same warm machine: s_trand (ELIMIT seconds) if t_rand scored above
 #                the shipped teacher on validation, else nothing
 #
@@ -91,6 +93,14 @@ phase_d() {
   finish s_ship s_ship_fcc
 }
 
+phase_s1() {
+  gguf || exit 1
+  student "${DLIMIT:-330}" s_ship "$SHIPPED" "$RAND"
+  wait
+  : > "$W/teacher_scores.txt"
+  finish s_ship
+}
+
 phase_e() {
   gguf || exit 1
   if [ "$(head -1 "$W/teacher_scores.txt" | cut -d' ' -f2)" != "$W/t_rand" ]; then
@@ -150,5 +160,6 @@ case "${PHASE:?}" in
   setup) setup ;;
   C) phase_c ;;
   D) phase_d ;;
+  S1) phase_s1 ;;
   E) phase_e ;;
 esac
