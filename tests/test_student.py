@@ -255,6 +255,17 @@ def test_shipped_student_scores_its_recorded_qoe(data_root):
         assert qoe == pytest.approx(pinned["qoe"], abs=1e-6), name
 
 
+def test_shipped_student_was_distilled_from_the_shipped_teacher():
+    """The ABR pair ships together: the student's checkpoint names the SHA-256 of the teacher adapter it was
+    distilled from, and that is the adapter the teacher ships."""
+    from agents import agent_spec
+    from agents.checkpoint import file_sha256
+
+    meta = json.loads((agent_spec("abr", "student").folder / "config.json").read_text())
+    teacher = agent_spec("abr", "teacher").folder / "adapter.safetensors"
+    assert meta["teacher_adapter_sha256"] == file_sha256(teacher)
+
+
 def test_a_distilled_student_records_its_teachers_adapter(tmp_path, setup):
     """The pair is explicit: the student's checkpoint records the SHA-256 of the teacher adapter file it was
     distilled from (``teacher_adapter_sha256``)."""
