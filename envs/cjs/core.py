@@ -1,48 +1,34 @@
-"""Event-driven Spark cluster simulator with the reference semantics of spark_sched_sim (the Decima
-simulator that NetLLM reuses; its rules as given in ``shared/data/cjs/reference/SEMANTICS.md``).
+"""Event-driven Spark cluster simulator with the rules of spark_sched_sim (the Decima simulator NetLLM reuses),
+as ``shared/data/cjs/reference/SEMANTICS.md`` and its source describe them; docs/CJS.md tabulates them.
 
-* Workload: ``num_jobs`` TPC-H jobs (query 1–22 at an input size), the first at t = 0, then exponential
-  gaps (rate 4e-5 per ms: one job every 25 s on average); or a given job sequence (``reset(workload=)``).
-* ``num_executors`` (50) executors live in pools: the *common* pool, a *job* pool, or a *stage* pool.
-  An executor moving to another job is unavailable for ``moving_delay_ms`` (2000 ms).
-* **Scheduling rounds** run at one source pool: the common pool when a job arrives and it holds
-  executors (the only round there: executors in the common pool wait for the next arrival); a job pool
-  when a stage completion unlocks children; a stage pool when an executor finishes there with no task
-  left to start and nothing committed (a completed job's last executor too). In a round the scheduler
-  picks a stage and a parallelism limit again and again; each pick *commits* source executors to the
-  stage (at most its demand); the round ends when the source has no uncommitted executor, no stage is
-  offered, or the scheduler waits. After picks, the uncommitted executors are committed to the common
-  pool; idle committed executors leave at once, busy ones when their stage has no task left to start
-  (until then each finish starts the stage's next task). A round that offered nothing lets its idle
-  executors go at once.
-* **Letting go**: an executor let go (committed to the common pool, idle after a round that offered
-  nothing, or without a backup stage) moves from a stage pool to its job's pool and stays in a job pool,
-  unless every task of its job has started: then it leaves for the common pool. A completed job's idle
-  executors leave for the common pool.
-* **Offered stages**: demand (unstarted tasks − executors moving to it − commitments to it) > 0, every
-  parent *saturated* (demand ≤ 0, possibly still running), not picked this round, and the job's supply
-  below the cluster size (except for the source's own job). A job's supply counts the executors sent to
-  it, less those it sent to other jobs from its own pools, plus the commitments to its stages from other
-  pools: an executor that drops to the common pool still counts for its job, even after another job takes
-  it from there (spark_sched_sim's bookkeeping). Tasks start only when every parent stage has *completed*:
-  an executor that arrives earlier waits, idle, in the job pool. An executor whose target has no task left
-  to start takes its job's last offered stage (which may have to wait too), or is let go.
-* **Durations** come from the recorded waves at the executor level of the job's local executors
-  (n ≤ 5 → 5; a recorded level → itself; between levels l < n < r → l with probability (n − l)/(r − l),
-  else r; beyond the data → the largest). An executor keeps its last task through commitments within its
-  job and loses it when it leaves the job (sent to another, or to the common pool), when released with
-  nothing committed, or when parked for a stage that cannot start. Without one it draws
-  ``fresh_durations`` (none: ``first_wave`` + 1000 ms warm-up);
-  with one of the same stage ``rest_wave`` (none: ``first_wave``); else ``first_wave`` (none:
-  ``fresh_durations``).
-* Time is in ms inside; JCT and rewards are reported in seconds. Reward of a step: −(sum over jobs in
-  the system of the time they spent in it during the step). The episode ends when every job completed.
+* Workload: ``num_jobs`` TPC-H jobs, the first at t = 0, then exponential gaps (4e-5 per ms), or a given job
+  sequence (``reset(workload=)``). ``num_executors`` (50) executors live in pools: the *common* pool, a *job*
+  pool or a *stage* pool; moving to another job takes ``moving_delay_ms`` (2000 ms).
+* **Rounds** run at one source pool: the common pool when a job arrives (the only round there), a job pool when
+  a stage completion unlocks children, a stage pool when an executor finishes there with no task left and
+  nothing committed (a completed job's last executor too). Each pick *commits* source executors to a stage (at
+  most its demand). After picks the uncommitted ones are committed to the common pool; idle committed executors
+  leave at once, busy ones when their stage has no task left to start. A round that offered nothing lets its
+  idle executors go at once.
+* **Letting go**: from a stage pool to the job pool; from a job pool nowhere; to the common pool only once
+  every task of the job has started. A completed job's idle executors go to the common pool.
+* **Offered stages**: demand (unstarted − moving − committed) > 0, every parent *saturated* (demand ≤ 0), not
+  picked this round, the job's supply below the cluster size (except the source's own job). Supply = executors
+  sent to the job, less those it sent to other jobs from its own pools, plus commitments from other pools: an
+  executor that drops to the common pool keeps counting for its job. Tasks start only when every parent has
+  *completed* (an executor that arrives earlier waits in the job pool); one whose target has no task left takes
+  its job's last offered stage, or is let go.
+* **Durations** from the recorded waves at the level of the job's local executors (n ≤ 5 → 5; a recorded level
+  → itself; l < n < r → l with probability (n − l)/(r − l), else r). An executor keeps its last task through
+  commitments within its job and loses it when it leaves the job, is released with nothing committed, or parks
+  for a stage that cannot start. Without one it draws ``fresh_durations`` (none: ``first_wave`` + 1000 ms); on
+  the same stage ``rest_wave`` (none: ``first_wave``); else ``first_wave`` (none: ``fresh_durations``).
+* Time is in ms inside; JCT and rewards in seconds. Reward of a step: −(job-seconds in the system during it).
 
-Differences from the reference kept on purpose (docs/CJS.md): durations draw from Python's ``random`` seeded
-from the env's generator (not the reference's seeding), so schedules match the reference in distribution, not
-draw for draw; a backup stage is searched in the executor's own job only; when no event is left and jobs are
-unfinished (degenerate schedulers only), idle executors go to the common pool, counted for no job, and are
-offered there.
+Kept different on purpose (docs/CJS.md): durations draw from Python's ``random`` seeded from the env's
+generator (schedules match the reference in distribution, not draw for draw); a backup stage is searched in the
+executor's own job only; when no event is left and jobs are unfinished (degenerate schedulers only), idle
+executors go to the common pool, counted for no job, and are offered there.
 """
 
 from __future__ import annotations
@@ -158,9 +144,7 @@ class SparkSim:
 
     def committable(self) -> int:
         """Executors of the source pool not committed yet (busy ones included)."""
-        if self.source is None:
-            return 0
-        return len(self.members[self.source]) - sum(self.commits[self.source].values())
+        return 0 if self.source is None else self.committable_of(self.source)
 
     def free_executors(self) -> np.ndarray:
         """The committable executors of the round (their ids; busy ones included)."""
@@ -330,16 +314,6 @@ class SparkSim:
                 job.touch()
 
     # ------------------------------------------------------------------------------ executors
-    def _local(self, job: Job) -> int:
-        """Executors at the job (in its pools, not moving): the level key of its durations."""
-        return self.local[job.id]
-
-    def _duration(self, e: int, job: Job, stage: int) -> float:
-        before = self.last_task[e]
-        if before is None:
-            return self._draw(job, stage, FRESH)
-        return self._draw(job, stage, REST if before == (job.id, stage) else FIRST)
-
     def _draw(self, job: Job, stage: int, case: int) -> float:
         """One task duration of ``stage`` for an executor without a last task (FRESH), going on with the same
         stage (REST) or new to it (FIRST), at the level drawn around the job's local executors."""
@@ -367,7 +341,8 @@ class SparkSim:
         return float(job.dag.mean_duration_ms[stage])
 
     def _start_task(self, e: int, job: Job, stage: int) -> None:
-        d = self._duration(e, job, stage)
+        before = self.last_task[e]  # its last task picks the wave
+        d = self._draw(job, stage, FRESH if before is None else REST if before == (job.id, stage) else FIRST)
         if self.pool[e] != (job.id, stage):
             self._move_to_pool(e, (job.id, stage))
         job.unlaunched[stage] -= 1
