@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Issue #25 on one GPU: the CJS teacher and the student distilled from it, trained again on the faithful
+# simulator (commit b9cad84 and later), picked on validation (seeds 2000-2003 at 100 jobs; the shipped GNN
+# 52.25 s, wfair 53.63, fair 57.33 there), then scored once on the reference workloads.
+#
+#   PHASE=setup  carry .whl, .devrun/cjs_data.tgz (data/cjs: TPC-H and the reference run) and .devrun/part_aa
+#   PHASE=T      carry .devrun/part_ab (the GGUF is reassembled and checked): the teacher, started as the shipped
+#                GNN (encoder and heads frozen: --anchor-lr 0) and trained on the GNN's decisions, one DAgger
+#                round labelled by the GNN (NetLLM's CJS pool came from Decima; the recipe of the teacher that
+#                ships, on the previous simulator)
+#   PHASE=S      the call right after T (warm machine): the student from that teacher (CWR, DKO, two closed-loop
+#                DAgger rounds labelled by the teacher) in front; the teacher on the ten reference workloads behind
+#   then, on the CPU: `compare --env cjs --agents fifo,fair,wfair,gnn,student` with the student installed
+#
+# Carry (64 MiB a call): .devrun/cjs_data.tgz = `tar czf .devrun/cjs_data.tgz -C .. --transform 's,^shared/,,'
+# shared/data/cjs` (2.6 MB); .devrun/part_aa / part_ab = the GGUF's halves (`split -n 2`, 49 MB each); move the
+# ABR and VP checkpoints and teacher_cjs / student_cjs out of the tree for the calls (3 MB left).
+# PHASE=S replaces agents/pretrained/teacher_cjs in the tree it runs in (the machine's copy). Dry run on the CPU
+# (ran 2026-12-07: T 43 s, S 7 min, the teacher's test on one workload most of it): K=/tmp/kc with data -> the
+# shared data, smol/ -> the local GGUF; K=/tmp/kc OUT=/tmp/o SMALL=1 PHASE=T, then S; then
+# `git checkout agents/pretrained/teacher_cjs`.
+set -u
+K=${K:-/root/keep}
+W=$K/run
+mkdir -p "$K/smol" "$W" "$OUT"
+export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=4
+GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
+GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ -n "${SMALL:-}" ]; then  # dry run: tiny budgets, the same code paths
+  SIZE="--jobs 3 --bc-episodes 1 --bc-epochs 1 --dagger-episodes 1 --dagger-epochs 1 --val-seeds 1 --val-jobs 3 --decision-cap 40"
+  SEEDS="--seeds 1"
+else
+  SIZE="--jobs 50 --bc-episodes 8 --bc-epochs 2 --dagger-episodes 8 --dagger-epochs 1 --val-seeds 4 --val-jobs 100"
+  SEEDS=""
+fi
+
+setup() {
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$K/site" .whl/*.whl
+  tar xzf .devrun/cjs_data.tgz -C "$K"
+  cp .devrun/part_aa "$K/part_aa"
+  ls "$K" "$K/data/cjs"
+}
+
+gguf() {
+  [ -f "$GGUF" ] && return 0
+  cat "$K/part_aa" .devrun/part_ab > "$GGUF.tmp"
+  echo "$GGUF_SHA  $GGUF.tmp" | sha256sum -c - && mv "$GGUF.tmp" "$GGUF"
+  nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true
+}
+
+phase_t() {
+  gguf || exit 1
+  timeout "${TLIMIT:-540}" python3 -m distill.cjs teacher --task-init agents/pretrained/cjs_gnn --pool gnn --anchor-lr 0 \
+    --labeler pool --dagger-rounds 1 $SIZE --out "$W/teacher_cjs" > "$W/teacher.log" 2>&1
+  echo "teacher rc $?"
+  bring teacher_cjs adapter.safetensors
+}
+
+phase_s() {
+  gguf || exit 1
+  mkdir -p agents/pretrained/teacher_cjs  # this machine's copy of the tree: the new teacher is the one compare scores
+  cp "$W/teacher_cjs/adapter.safetensors" "$W/teacher_cjs/config.json" agents/pretrained/teacher_cjs/
+  timeout "${ELIMIT:-540}" python3 -m evaluation.compare --env cjs --agents teacher $SEEDS --no-plots --quiet \
+    --out "$W/teacher_test" > "$W/teacher_test.log" 2>&1 &
+  local e=$!
+  timeout "${SLIMIT:-540}" python3 -m distill.cjs student --teacher "$W/teacher_cjs" \
+    --init cwr --dagger-rounds 2 $SIZE --out "$W/student_cjs" > "$W/student.log" 2>&1
+  echo "student rc $?"
+  wait "$e"; echo "teacher test rc $?"
+  bring student_cjs model.safetensors
+}
+
+bring() {  # RUN FILE: the run's weights and config, and every log
+  [ -f "$W/$1/$2" ] && cp "$W/$1/$2" "$OUT/$1_$2" && cp "$W/$1/config.json" "$OUT/$1_config.json"
+  (cd "$W" && tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' .)
+  tail -n 3 "$W"/*.log
+  ls -la "$OUT"
+}
+
+case "${PHASE:?}" in
+  setup) setup ;;
+  T) phase_t ;;
+  S) phase_s ;;
+esac
