@@ -19,14 +19,7 @@
 # Validation score of an agent: the mean over {fcc-valid-clean, oboe} of its mean QoE divided by RobustMPC's
 # on the same set (0.5824 and 2.2437: deterministic, CPU, `compare --agents robustmpc`). fcc-test is not
 # looked at here. A warm machine keeps $K between calls for 30 s.
-set -u
-K=${K:-/root/keep}
-W=$K/run
-mkdir -p "$K/smol" "$W" "$OUT"
-export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
-export OMP_NUM_THREADS=4
-GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
-GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+source "$(dirname "$0")/device_env.sh"
 # (TSTEPS, SSTEPS, RAND, FCC, EVALS: smaller values for a dry run on a CPU)
 RAND=${RAND:-fcc-train-clean+randomized:200}
 FCC=${FCC:-fcc-train-clean}
@@ -41,13 +34,6 @@ setup() {
   tar xzf .devrun/abr.tgz -C "$K"
   cp .devrun/part_aa "$K/part_aa"
   ls "$K" "$K/data/abr" "$K/pools"
-}
-
-gguf() {
-  [ -f "$GGUF" ] && return 0
-  cat "$K/part_aa" .devrun/part_ab > "$GGUF.tmp"
-  echo "$GGUF_SHA  $GGUF.tmp" | sha256sum -c - && mv "$GGUF.tmp" "$GGUF"
-  nvidia-smi --query-gpu=name --format=csv,noheader
 }
 
 student() {  # SECONDS NAME TEACHER DAGGER_TRACES: a student run in the background

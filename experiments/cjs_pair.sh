@@ -19,14 +19,7 @@
 # (ran 2026-12-07: T 43 s, S 7 min, the teacher's test on one workload most of it): K=/tmp/kc with data -> the
 # shared data, smol/ -> the local GGUF; K=/tmp/kc OUT=/tmp/o SMALL=1 PHASE=T, then S; then
 # `git checkout agents/pretrained/teacher_cjs`.
-set -u
-K=${K:-/root/keep}
-W=$K/run
-mkdir -p "$K/smol" "$W" "$OUT"
-export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
-export OMP_NUM_THREADS=4
-GGUF=$K/smol/SmolLM2-135M-Instruct.Q4_1.gguf
-GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+source "$(dirname "$0")/device_env.sh"
 if [ -n "${SMALL:-}" ]; then  # dry run: tiny budgets, the same code paths
   SIZE="--jobs 3 --bc-episodes 1 --bc-epochs 1 --dagger-episodes 1 --dagger-epochs 1 --val-seeds 1 --val-jobs 3 --decision-cap 40"
   SEEDS="--seeds 1"
@@ -40,13 +33,6 @@ setup() {
   tar xzf .devrun/cjs_data.tgz -C "$K"
   cp .devrun/part_aa "$K/part_aa"
   ls "$K" "$K/data/cjs"
-}
-
-gguf() {
-  [ -f "$GGUF" ] && return 0
-  cat "$K/part_aa" .devrun/part_ab > "$GGUF.tmp"
-  echo "$GGUF_SHA  $GGUF.tmp" | sha256sum -c - && mv "$GGUF.tmp" "$GGUF"
-  nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true
 }
 
 phase_t() {
