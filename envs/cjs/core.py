@@ -43,10 +43,9 @@ import numpy as np
 
 from traces.tpch import QUERY_SIZES, JobDAG
 
-from .jobs import EXECUTOR_LEVELS, Job, executor_intervals, rest_tables, wave_lists  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
+from .jobs import EXECUTOR_LEVELS, FIRST, FRESH, REST, Job, draw_tables, executor_intervals  # noqa: F401  (EXECUTOR_LEVELS: re-exported)
 
 ARRIVAL, TASK_DONE, EXEC_ARRIVES = 0, 1, 2  # event kinds
-FRESH, REST, FIRST = 0, 1, 2  # which recorded wave an executor's next task draws from (see _draw)
 TASK_START = 3  # logged only (a task starts inside another event's handling or a decision)
 COMMON = (-1, -1)  # the common pool's key; a job pool is (job, -1), a stage pool (job, stage)
 
@@ -108,11 +107,10 @@ class SparkSim:
         # keeps its last task through commitments and moves (even to another job), and loses it only when it
         # is released with nothing committed or waits at its job for a stage that cannot start yet.
         self.last_task = [None] * n
-        self.supply_job = np.full(n, -1, dtype=np.int64)
+        self.supply_job = [-1] * n  # the job each executor was last sent to (-1: none)
         self.local = [0] * len(self.jobs)  # executors at each job (in its pools, not moving)
         for job in self.jobs:
-            job.waves = wave_lists(job.dag)  # the duration tables as Python lists, per stage
-            job.rest = rest_tables(job.dag, self._levels)  # the same-stage draw's tables, per stage and level
+            job.draws = draw_tables(job.dag, self._levels, cfg.warmup_delay_ms)  # [case][stage][local executors]
             job.mean_ms = job.dag.mean_duration_ms.tolist()
         self.members = defaultdict(set)  # pool -> executors in it (not moving)
         self.members[COMMON] = set(range(n))
@@ -316,29 +314,13 @@ class SparkSim:
     # ------------------------------------------------------------------------------ executors
     def _draw(self, job: Job, stage: int, case: int) -> float:
         """One task duration of ``stage`` for an executor without a last task (FRESH), going on with the same
-        stage (REST) or new to it (FIRST), at the level drawn around the job's local executors."""
+        stage (REST) or new to it (FIRST), at the level drawn around the job's local executors (jobs.draw_tables)."""
         local = self.local[job.id]
-        lo, hi = self._levels[local]
-        key = lo
-        if lo != hi and 1 + int(self.prng.random() * (hi - lo)) > local - lo:
-            key = hi
-        first, rest, fresh = job.waves[stage]
-        if key not in first:
-            key = max(first)  # more executors than the data recorded
-        # the waves in the order each case falls back on them
-        if case == REST:
-            arr = rest.get(key) or first.get(key)
-        elif case == FIRST:
-            arr = first.get(key) or fresh.get(key)
-        else:
-            arr = fresh.get(key)
-            if not arr:
-                arr = first.get(key)
-                if arr:
-                    return arr[int(self.prng.random() * len(arr))] + self.config.warmup_delay_ms
-        if arr:
-            return arr[int(self.prng.random() * len(arr))]
-        return float(job.dag.mean_duration_ms[stage])
+        lo, hi, arr, arr_hi, add, add_hi = job.draws[case][stage][local]
+        rand = self.prng.random
+        if lo != hi and 1 + int(rand() * (hi - lo)) > local - lo:
+            arr, add = arr_hi, add_hi
+        return arr[int(rand() * len(arr))] + add if arr else job.mean_ms[stage]
 
     def _start_task(self, e: int, job: Job, stage: int) -> None:
         before = self.last_task[e]  # its last task picks the wave
@@ -440,15 +422,8 @@ class SparkSim:
         job.version += 1  # touch()
         if job.unlaunched[stage] > 0:
             # the stage has tasks left: the executor goes straight on with it (most events: _start_task
-            # unrolled, with the same draws; it stays busy, in its stage pool, and running is unchanged)
-            # _draw(job, stage, REST) inlined: the level around the job's local executors, then rest_wave
-            # (none: first_wave), the same draws in the same order
-            local = self.local[job.id]
-            lo, hi, arr, arr_hi = job.rest[stage][local]
-            rand = self.prng.random
-            if lo != hi and 1 + int(rand() * (hi - lo)) > local - lo:
-                arr = arr_hi
-            d = arr[int(rand() * len(arr))] if arr else job.mean_ms[stage]
+            # unrolled; it stays busy, in its stage pool, and running is unchanged)
+            d = self._draw(job, stage, REST)
             job.unlaunched[stage] -= 1
             job.last_duration_ms[stage] = d
             if self._logging:
@@ -483,8 +458,8 @@ class SparkSim:
         self.jct_total_ms += self.now - job.arrival_ms
         self.active.remove(job.id)
         self.completed.append(job.id)
-        for pool in [p for p in list(self.members) if p != COMMON and p[0] == job.id]:
-            for x in sorted(self.members[pool]):
+        for stage in range(-1, job.dag.num_stages):  # its job pool, then its stage pools
+            for x in sorted(self.members.get((job.id, stage), ())):
                 if x != last:
                     self._detach(x)
         job.touch()

@@ -41,24 +41,36 @@ def wave_lists(dag: JobDAG) -> list:
     return lists[1]
 
 
-_REST_TABLES: dict[tuple[int, int], tuple] = {}
+_DRAW_TABLES: dict[tuple, tuple] = {}
+FRESH, REST, FIRST = 0, 1, 2  # which recorded wave an executor's next task draws from (SparkSim._draw)
 
 
-def rest_tables(dag: JobDAG, intervals: list[tuple[int, int]]) -> list:
-    """Per stage, per local-executor count n: (lo, hi, durations at lo, durations at hi) for an executor going
-    on with the same stage (rest_wave, none: first_wave; a level beyond the data: the largest recorded), the
-    lookups of the simulator's most frequent draw done once per template. A level without data gives None."""
-    key = (id(dag), len(intervals))
-    cached = _REST_TABLES.get(key)
+def draw_tables(dag: JobDAG, intervals: list[tuple[int, int]], warmup_ms: float) -> tuple:
+    """The wave lookups of a task duration, done once per template: ``tables[case][stage][n]`` for ``n`` local
+    executors is (lo, hi, durations at lo, durations at hi, ms added at lo, ms added at hi), ``lo``/``hi`` the
+    neighbouring recorded levels (one beyond the data: the largest recorded). Per case, the waves in the order it
+    falls back on them: FRESH ``fresh_durations``, else ``first_wave`` + ``warmup_ms``; REST ``rest_wave``, else
+    ``first_wave``; FIRST ``first_wave``, else ``fresh_durations``. No data: None (the stage's mean is drawn)."""
+    key = (id(dag), len(intervals), warmup_ms)
+    cached = _DRAW_TABLES.get(key)
     if cached is None or cached[0] is not dag:
-        tables = []
-        for first, rest, _ in wave_lists(dag):
-            def pick(level, first=first, rest=rest):
+        tables = ([], [], [])
+        for first, rest, fresh in wave_lists(dag):
+            def pick(level, case, first=first, rest=rest, fresh=fresh):
                 if level not in first:
                     level = max(first)
-                return rest.get(level) or first.get(level) or None
-            tables.append([(lo, hi, pick(lo), pick(hi)) for lo, hi in intervals])
-        cached = _REST_TABLES[key] = (dag, tables)
+                if case == FRESH:
+                    return (fresh[level], 0.0) if fresh.get(level) else (first.get(level) or None, warmup_ms)
+                arr = (rest.get(level) or first.get(level)) if case == REST else (first.get(level) or fresh.get(level))
+                return arr or None, 0.0
+
+            for case in (FRESH, REST, FIRST):
+                row = []
+                for lo, hi in intervals:
+                    (a_lo, w_lo), (a_hi, w_hi) = pick(lo, case), pick(hi, case)
+                    row.append((lo, hi, a_lo, a_hi, w_lo, w_hi))
+                tables[case].append(row)
+        cached = _DRAW_TABLES[key] = (dag, tables)
     return cached[1]
 
 
