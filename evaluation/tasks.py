@@ -101,10 +101,17 @@ def _abr_evaluate(name, data, args, device, progress):
     return out
 
 
+def _vs(reference: str, a, b, higher_is_better: bool = True) -> dict:
+    """A row's columns for its paired difference to ``reference`` (``vs_REF_diff``, its interval, W/T/L)."""
+    from .stats import paired
+
+    return {f"vs_{reference}_{k}": v for k, v in paired(a, b, higher_is_better).items()}
+
+
 def _abr_rows(runs, mask, reference: str | None) -> list[dict]:
     """Table rows: each agent's summary, its QoE interval over traces, its share of the optimum, and its
     paired difference to ``reference``."""
-    from .stats import bootstrap_mean_ci, paired
+    from .stats import bootstrap_mean_ci
 
     optimum = next((r for r in runs if r.agent == "offline-optimal"), None)
     best = None if optimum is None else optimum.summary(mask)["qoe"]
@@ -117,7 +124,7 @@ def _abr_rows(runs, mask, reference: str | None) -> list[dict]:
                "of_optimum": None if best is None else r.summary(mask)["qoe"] / best}
         if ref is not None and r is not ref:
             base = ref.per_trace_qoe if mask is None else ref.per_trace_qoe[mask]
-            row.update({f"vs_{reference}_{k}": v for k, v in paired(per, base).items()})
+            row.update(_vs(reference, per, base))
         rows.append(row)
     return rows
 
@@ -254,8 +261,6 @@ def _cjs_evaluate(name, data, args, device, progress):
 
 
 def _cjs_report(runs, data, args, out):
-    from .stats import paired
-
     seeds = data["seeds"]
     reference = args.reference if args.reference in {r.agent for r in runs} else None
     base = next((r for r in runs if r.agent == reference), None)
@@ -263,9 +268,7 @@ def _cjs_report(runs, data, args, out):
     for r in runs:
         row = {"agent": r.agent, **r.summary()}
         if base is not None and r is not base:  # per-workload mean JCT, lower is better
-            row.update({f"vs_{reference}_{k}": v for k, v in paired([j.mean() for j in r.jct_s],
-                                                                   [j.mean() for j in base.jct_s],
-                                                                   higher_is_better=False).items()})
+            row.update(_vs(reference, [j.mean() for j in r.jct_s], [j.mean() for j in base.jct_s], False))
         rows.append(row)
     title = (f"CJS: the reference run's workloads (200 TPC-H jobs, 50 executors), seeds {', '.join(map(str, seeds))}"
              + (f"; Δ = paired difference of mean JCT to {reference} [95% CI], W/T/L over workloads" if base else ""))

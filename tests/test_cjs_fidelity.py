@@ -44,8 +44,7 @@ def test_fifo_and_fair_follow_the_reference_run(reference, name, data_root):
     # favoured large jobs under Fair (100 GB −9.8%, 2 GB +13.3%); now within 2.1% (Fair) and 0.2% (FIFO)
     sizes, ours_by, ref_by = [], [], []
     for s, jct in zip(seeds, run.jct_s):
-        rows = (data_root / f"cjs/reference/workloads_seed{s}.csv").read_text().splitlines()[1:]
-        sizes += [r.split(",")[3] for r in rows]
+        sizes += [dag.size for _, dag in workloads[s]]
         ours_by += list(jct)
         ref_csv = (data_root / f"cjs/reference/jct_seed{s}.csv").read_text().splitlines()
         col = ref_csv[0].split(",").index(f"{name}_jct_s")
