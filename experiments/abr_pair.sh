@@ -13,7 +13,9 @@
 #   PHASE=D      C without the teacher re-adaptation, each run under DLIMIT seconds (a short call)
 #   PHASE=S1     the shortest call: s_ship alone under DLIMIT seconds (the shipped teacher's validation numbers come
 #                from the CPU: `compare --traces fcc-valid-clean,oboe --agents teacher`)
-#   PHASE=E      the call right after C on the same warm machine: s_trand (ELIMIT seconds) if t_rand scored above
+#   PHASE=CT     C's teacher re-adaptation alone (t_rand, CTLIMIT seconds), scored against the shipped teacher's
+#                validation numbers measured on the CPU (SHIP_VALID; pairs.sh runs it beside the CJS teacher)
+#   PHASE=E      the call right after C or CT on the same warm machine: s_trand (ELIMIT seconds) if t_rand scored above
 #                the shipped teacher on validation, else nothing
 #
 # Validation score of an agent: the mean over {fcc-valid-clean, oboe} of its mean QoE divided by RobustMPC's
@@ -67,6 +69,19 @@ phase_c() {
   finish t_rand s_ship s_ship_fcc s_trand
 }
 
+phase_ct() {
+  gguf || exit 1
+  timeout "${CTLIMIT:-540}" python3 -m distill.abr teacher --pool "$K/pools/rmpc_rand" --dagger-traces "$RAND" $T \
+    --out "$W/t_rand" > "$W/t_rand.log" 2>&1
+  echo "teacher rc $?"
+  # the shipped teacher on validation (CPU, commit 2a47491: `compare --traces fcc-valid-clean,oboe --agents teacher`)
+  mkdir -p "$W/t_ship"
+  echo "{\"metrics\": {\"eval\": {\"fcc-valid-clean\": {\"qoe\": 0.5726239}, \"oboe\": {\"qoe\": 2.0669}}}}" \
+    > "$W/t_ship/config.json"
+  score "$W/t_rand" "$W/t_ship" | tee "$W/teacher_scores.txt"
+  finish t_rand
+}
+
 phase_d() {
   gguf || exit 1
   local d=${DLIMIT:-330}
@@ -106,7 +121,7 @@ finish() {  # RUNS...: wait, score the students, bring back the runs' weights, t
       [ -f "$W/$n/$f" ] && cp "$W/$n/$f" "$OUT/${n}_$f"
     done
   done
-  (cd "$W" && tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' --exclude='train_state' --exclude='.*train_state' .)
+  (cd "$W" && tar czf "$OUT/abr_runs.tar.gz" --exclude='*.safetensors' --exclude='train_state' --exclude='.*train_state' .)
   ls -la "$OUT"
 }
 
@@ -145,6 +160,7 @@ PY
 case "${PHASE:?}" in
   setup) setup ;;
   C) phase_c ;;
+  CT) phase_ct ;;
   D) phase_d ;;
   S1) phase_s1 ;;
   E) phase_e ;;

@@ -59,7 +59,7 @@ phase_s() {
 
 bring() {  # RUN FILE: the run's weights and config, and every log
   [ -f "$W/$1/$2" ] && cp "$W/$1/$2" "$OUT/$1_$2" && cp "$W/$1/config.json" "$OUT/$1_config.json"
-  (cd "$W" && tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' .)
+  (cd "$W" && tar czf "$OUT/cjs_runs.tar.gz" --exclude='*.safetensors' .)
   tail -n 3 "$W"/*.log
   ls -la "$OUT"
 }

@@ -2,7 +2,7 @@
 # machine is warm: 30 s), the environment the runs need, and the SmolLM2 GGUF joined from its two carried halves.
 set -u
 K=${K:-/root/keep}
-W=$K/run
+W=${W:-$K/run}  # pairs.sh gives each task its own
 mkdir -p "$K/smol" "$W" "$OUT"
 export PYTHONPATH=$K/site:$PWD HF_HUB_OFFLINE=1 MAMBA4NET_DATA=$K/data MAMBA4NET_SMOLLM2_DIR=$K/smol PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=4
