@@ -118,7 +118,6 @@ class SparkSim:
         self.active: list[int] = []  # arrived, unfinished job ids, in arrival order
         self.completed: list[int] = []
         self.jct_total_ms = 0.0
-        self.area_ms = 0.0  # ∫ (jobs in system) dt, for rewards
         self.log: list[tuple] = []  # (time, kind, job, stage, executor), with config.event_log
         self._logging = self.config.event_log
         self.source = None  # the pool of the round in progress
@@ -128,6 +127,12 @@ class SparkSim:
 
     def _push(self, t: float, kind: int, a: int, b: int = -1) -> None:
         heapq.heappush(self.events, (t, next(self.seq), kind, a, b))
+
+    @property
+    def area_ms(self) -> float:
+        """∫ (jobs in the system) dt from the start to now, for rewards: each completed job's JCT plus the time
+        each active one has spent so far (computed when asked, not on every event)."""
+        return self.jct_total_ms + sum(self.now - self.jobs[j].arrival_ms for j in self.active)
 
     @property
     def done(self) -> bool:
@@ -387,7 +392,6 @@ class SparkSim:
                         return
                 raise RuntimeError("simulation stalled with unfinished jobs")  # pragma: no cover
             t, _, kind, a, b = pop(events)
-            self.area_ms += (t - self.now) * len(self.active)
             self.now = t
             if kind == TASK_DONE:  # most events
                 on_task_done(a, b)
@@ -418,7 +422,6 @@ class SparkSim:
         now = self.now
         if self._logging:
             self.log.append((now, TASK_DONE, job.id, stage, e))
-        job.done_tasks[stage] += 1
         job.version += 1  # touch()
         if job.unlaunched[stage] > 0:
             # the stage has tasks left: the executor goes straight on with it (most events: _start_task
@@ -433,7 +436,7 @@ class SparkSim:
         self.busy[e] = False
         job.running[stage] -= 1
         unlocked = False  # a child can start now
-        if job.done_tasks[stage] == job.dag.num_tasks[stage]:
+        if job.running[stage] == 0:  # nothing left to start (above) and nothing running: the stage completed
             job.stage_done[stage] = True
             job.stages_left -= 1
             job.parents_left[job.children[stage]] -= 1

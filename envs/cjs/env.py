@@ -167,7 +167,7 @@ class CJSEnv(gym.Env):
                 self._adj[k] = self._adjacency(job)
                 self._node[k] = 0
             n = job.dag.num_stages
-            left = job.dag.num_tasks - job.done_tasks
+            left = job.unlaunched + job.running  # tasks not done
             offered = sim.stage_mask(job)
             sched = offered * np.where(job.parents_completed(), 1.0, 0.5)  # 0.5: a parent still runs
             node = self._node[k]

@@ -85,7 +85,6 @@ class Job:
     moving: np.ndarray = field(default=None)  # type: ignore[assignment]  # executors moving to each stage
     committed: np.ndarray = field(default=None)  # type: ignore[assignment]  # commitments to each stage
     running: np.ndarray = field(default=None)  # type: ignore[assignment]
-    done_tasks: np.ndarray = field(default=None)  # type: ignore[assignment]
     stage_done: np.ndarray = field(default=None)  # type: ignore[assignment]
     last_duration_ms: np.ndarray = field(default=None)  # type: ignore[assignment]
     sent: int = 0  # its supply, less incoming commitments: executors sent to it, less those it sent away
@@ -101,12 +100,17 @@ class Job:
         self.moving = np.zeros(n, dtype=np.int64)
         self.committed = np.zeros(n, dtype=np.int64)
         self.running = np.zeros(n, dtype=np.int64)
-        self.done_tasks = np.zeros(n, dtype=np.int64)
         self.stage_done = np.zeros(n, dtype=bool)
         self.stages_left = n  # stages not completed yet (kept with stage_done by the simulator)
         self.last_duration_ms = self.dag.mean_duration_ms.copy()
         self.parents_left = self.dag.adjacency.sum(0).astype(np.int64)  # parents not completed yet
         self.children = [np.flatnonzero(self.dag.adjacency[i]) for i in range(n)]
+
+    @property
+    def done_tasks(self) -> np.ndarray:
+        """Tasks completed per stage (every task is unlaunched, running or done: the simulator keeps only the
+        first two, one counter less on its most frequent event)."""
+        return self.dag.num_tasks - self.unlaunched - self.running
 
     def touch(self) -> None:
         self.version += 1
@@ -129,5 +133,5 @@ class Job:
         return self.parents_left == 0
 
     def remaining_work_ms(self) -> float:
-        left = self.dag.num_tasks - self.done_tasks
+        left = self.unlaunched + self.running
         return float((left * self.dag.mean_duration_ms).sum())
