@@ -258,6 +258,7 @@ def evaluate_only(args: CJSDistillation, log=print) -> dict:
 def train(args: CJSDistillation, log=print):
     from agents import make_agent
     from agents.cjs_gnn import ModelScheduler
+    from agents.checkpoint import file_sha256
     from agents.cjs_llm import save_cjs
     from agents.hybrid import count_parameters
 
@@ -297,6 +298,8 @@ def train(args: CJSDistillation, log=print):
         labeler = pool
     meta = {"args": asdict(args), "init": init_report,
             "trainable_parameters": sum(p.numel() for p in params), "parameters": count_parameters(model)}
+    if args.role == "student" and teacher is not None:  # the pair: the teacher adapter, byte for byte
+        meta["teacher_adapter_sha256"] = file_sha256(Path(args.teacher) / "adapter.safetensors")
 
     def save(m, metrics):
         save_cjs(m, args.out, {**meta, "metrics": metrics})

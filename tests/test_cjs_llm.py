@@ -118,6 +118,10 @@ def test_tiny_teacher_student_round_trip(tmp_path, data_root):
                   headdim=16, out=str(tmp_path / "s"), **common)
     student, s_metrics = train(s_args, log=lambda *_: None)
     assert np.isfinite(s_metrics["history"][-1]["loss"])
+    from agents.checkpoint import file_sha256  # the pair: the student names its teacher's adapter, byte for byte
+
+    s_meta = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert s_meta["teacher_adapter_sha256"] == file_sha256(tmp_path / "t" / "adapter.safetensors")
     # reloaded checkpoints schedule exactly as the models in memory (bf16 storage on both sides)
     _, full, _ = _states(n_jobs=6, steps=200)
     for folder, model in (("t", teacher), ("s", student)):
@@ -286,6 +290,25 @@ def test_shipped_student_is_a_cjs_agent(data_root):
     assert pol.name == "student" and type(pol.model).__name__ == "CJSStudent"
     run = evaluate_cjs(pol, [1000], CJSConfig(num_jobs=4))
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
+
+
+def test_shipped_student_scores_its_recorded_jct_and_names_the_shipped_teacher(data_root):
+    """The shipped student's quality is pinned (its mean JCT on the first 40 jobs of reference workload 1, as
+    recorded in its checkpoint), and it is the student of the teacher that ships: its checkpoint records the
+    SHA-256 of the teacher adapter it was distilled from."""
+    from agents import agent_spec, make_agent
+    from agents.checkpoint import file_sha256
+    from envs.cjs import CJSConfig
+    from evaluation.cjs import evaluate_cjs, reference_workloads
+
+    meta = json.loads((agent_spec("cjs", "student").folder / "config.json").read_text())
+    assert meta["teacher_adapter_sha256"] == file_sha256(agent_spec("cjs", "teacher").folder / "adapter.safetensors")
+    pinned = meta["pinned_mean_jct_s"]
+    jobs = reference_workloads(str(data_root / "cjs/reference"))[pinned["seed"]][:pinned["jobs"]]
+    run = evaluate_cjs(make_agent("cjs", "student"), [pinned["seed"]], CJSConfig(num_jobs=len(jobs)),
+                       workloads={pinned["seed"]: jobs})
+    assert len(run.jct_s[0]) == pinned["jobs"]
+    assert run.jct_s[0].mean() == pytest.approx(pinned["mean_jct_s"], rel=1e-9)
 
 
 def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
