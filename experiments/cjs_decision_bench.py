@@ -1,7 +1,7 @@
 """GPU timing of one CJS decision, model by model, each result saved as it lands (a call cut by its time
 limit keeps what finished): the student on its three backbone paths — ``chunked`` (the chunked SSD of
 sessions 5–7, ``agents.student.ONE_CHUNK_MAX = 0``), ``one-chunk`` (the PyTorch default since session 8)
-and ``fused`` (``agents.hybrid.kernels.FusedSequence``, three Triton kernels per layer, session 9) — the
+and ``fused`` (``agents.hybrid.seq_kernels.FusedSequence``, three Triton kernels per layer, session 9) — the
 CJS teacher (SmolLM2-135M shape, LoRA merged = rank 0) and the Decima GNN, as ``evaluation.bench --tasks
 cjs`` times them (random weights, bf16, 24 jobs in the system, CUDA graphs, optionally compiled).
 

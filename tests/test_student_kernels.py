@@ -98,7 +98,7 @@ import torch
 from agents.cjs_llm import CJSStudent, CJSStudentConfig, for_inference
 from agents.hybrid import HybridBackbone
 from agents.student import StudentConfig
-from agents.hybrid.kernels import FusedSequence
+from agents.hybrid.seq_kernels import FusedSequence
 from evaluation.bench import cjs_inputs
 
 torch.manual_seed(0)
@@ -122,7 +122,7 @@ print("backbone max abs diff", worst)
 assert worst < 1e-5, worst
 # the large-batch launch (bigger projection tiles, two heads of a group per SSD program) computes the same;
 # bf16 buffers between the kernels round, and nothing more
-from agents.hybrid.kernels import LARGE_ROWS, LARGE_TILE, SMALL_TILE
+from agents.hybrid.seq_kernels import LARGE_ROWS, LARGE_TILE, SMALL_TILE
 
 assert fused._tile(LARGE_ROWS) == SMALL_TILE  # float32 weights: the small launch at every size
 fused.prec = "tf32"  # as for bf16 weights

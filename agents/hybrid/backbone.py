@@ -85,7 +85,7 @@ class HybridBackbone(nn.Module):
 
 class FusedInference:
     """For students whose decision is one forward over a short sequence (VP's 30 tokens, a CJS decision's
-    ≤ 65): :meth:`fuse` runs the backbone through :class:`agents.hybrid.kernels.FusedSequence` (three
+    ≤ 65): :meth:`fuse` runs the backbone through :class:`agents.hybrid.seq_kernels.FusedSequence` (three
     Triton kernels per layer; CUDA, or ``TRITON_INTERPRET=1``) at inference, and :meth:`run_backbone` is
     the forward's call of the backbone. Training (grad enabled) always runs the PyTorch backbone."""
 
@@ -95,7 +95,7 @@ class FusedInference:
         """Fused inference on (``on=False``: the PyTorch backbone again). Call it after moving the model
         and after training: it keeps a concatenated copy of the attention layers' q/k/v weights.
         ``launch``: the kernels' launch settings (``FusedSequence``'s arguments; by default picked per call)."""
-        from .kernels import FusedSequence
+        from .seq_kernels import FusedSequence
 
         self._fused = FusedSequence(self.backbone, **launch) if on else None
         return self
