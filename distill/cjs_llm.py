@@ -298,8 +298,9 @@ def train(args: CJSDistillation, log=print):
         labeler = pool
     meta = {"args": asdict(args), "init": init_report,
             "trainable_parameters": sum(p.numel() for p in params), "parameters": count_parameters(model)}
-    if args.role == "student" and teacher is not None:  # the pair: the teacher adapter, byte for byte
-        meta["teacher_adapter_sha256"] = file_sha256(Path(args.teacher) / "adapter.safetensors")
+    adapter = Path(args.teacher) / "adapter.safetensors" if args.teacher else None
+    if args.role == "student" and teacher is not None and adapter.is_file():  # the pair: its adapter, byte for byte
+        meta["teacher_adapter_sha256"] = file_sha256(adapter)
 
     def save(m, metrics):
         save_cjs(m, args.out, {**meta, "metrics": metrics})

@@ -10,6 +10,8 @@
 #                ships, on the previous simulator)
 #   PHASE=S      the call right after T (warm machine): the student from that teacher (CWR, DKO, two closed-loop
 #                DAgger rounds labelled by the teacher) in front; the teacher on the ten reference workloads behind
+#   PHASE=S2     with part_ab: students of the shipped teacher cloned on the GNN's pool (2 and 4 DAgger rounds side
+#                by side); the better on validation comes back
 #   then, on the CPU: `compare --env cjs --agents fifo,fair,wfair,gnn,student` with the student installed
 #
 # Carry (64 MiB a call): .devrun/cjs_data.tgz = `tar czf .devrun/cjs_data.tgz -C .. --transform 's,^shared/,,'
@@ -57,6 +59,30 @@ phase_s() {
   bring student_cjs model.safetensors
 }
 
+phase_s2() {  # students of the shipped teacher (the tree's agents/pretrained/teacher_cjs) cloned on the GNN's
+  # decisions, the teacher's own pool, instead of wfair's (the shipped student: wfair pool, validation 52.94 s);
+  # two and four closed-loop rounds side by side; the one better on validation comes back
+  gguf || exit 1
+  local r
+  for r in 2 4; do
+    timeout "${SLIMIT:-500}" python3 -m distill.cjs student --teacher agents/pretrained/teacher_cjs --pool gnn \
+      --init cwr --dagger-rounds $r $SIZE --out "$W/student_gnnpool_r$r" > "$W/student_gnnpool_r$r.log" 2>&1 &
+  done
+  wait
+  local best
+  best=$(python3 - "$W" <<'PY'
+import json, sys
+from pathlib import Path
+runs = {p.parent.name: json.loads(p.read_text())["metrics"]["val_mean_jct_s"]
+        for p in Path(sys.argv[1]).glob("student_gnnpool_r*/config.json")}
+print(json.dumps(runs), file=sys.stderr)
+print(min(runs, key=runs.get))
+PY
+)
+  echo "best on validation: $best"
+  bring "$best" model.safetensors
+}
+
 bring() {  # RUN FILE: the run's weights and config, and every log
   [ -f "$W/$1/$2" ] && cp "$W/$1/$2" "$OUT/$1_$2" && cp "$W/$1/config.json" "$OUT/$1_config.json"
   (cd "$W" && tar czf "$OUT/cjs_runs.tar.gz" --exclude='*.safetensors' .)
@@ -68,4 +94,5 @@ case "${PHASE:?}" in
   setup) setup ;;
   T) phase_t ;;
   S) phase_s ;;
+  S2) phase_s2 ;;
 esac
