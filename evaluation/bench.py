@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 from agents.checkpoint import provenance
+from agents.hybrid.kernels import STEP_LARGE, STEP_SMALL
 from evaluation.plots import plot_bench
 from evaluation.timing import _compile, _guard, _runner, _summary, _time, bench_forward, param_bytes
 from traces.atomic import write_text_atomic
@@ -56,9 +57,10 @@ def _obs(batch, device, dtype, history=6):
     return torch.rand(batch, 6, history, device=device, dtype=dtype)
 
 
-# The fused step's launch settings tried (warps, output block, reduction block): the defaults of
-# agents.hybrid.kernels (STEP_SMALL, STEP_LARGE) and their neighbours.
-FUSED_SETTINGS = [(8, 8, 128), (4, 32, 64), (8, 32, 128), (4, 8, 64)]
+# The fused step's launch settings tried, (reduction block, output block, warps) as in agents.hybrid.kernels: its
+# defaults by batch (STEP_SMALL, STEP_LARGE) and two of their mixes.
+FUSED_SETTINGS = [STEP_SMALL, STEP_LARGE, (STEP_SMALL[0], STEP_LARGE[1], STEP_SMALL[2]),
+                  (STEP_LARGE[0], STEP_SMALL[1], STEP_LARGE[2])]
 
 
 def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int = EPISODE,
@@ -75,12 +77,16 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     if impl.startswith("fused") and "@" not in impl:
         # the settings ranked on the kernels alone (plain ``fused``: no compile per setting); the fastest one is
         # then timed as asked (``fused-compiled`` compiles the token embedding and head once)
-        runs = [(bench_student(cfg, batch, device, dtype, use_graph, horizon, impl="@".join(["fused", *map(str, st)])), st)
+        def named(name, setting):  # impl@warps@block_out@block_k
+            block_k, block_out, warps = setting
+            return f"{name}@{warps}@{block_out}@{block_k}"
+
+        runs = [(bench_student(cfg, batch, device, dtype, use_graph, horizon, impl=named("fused", st)), st)
                 for st in FUSED_SETTINGS]
         best, setting = max(runs, key=lambda r: r[0]["decisions_per_s"])
         if impl != "fused":
-            best = bench_student(cfg, batch, device, dtype, use_graph, horizon, impl="@".join([impl, *map(str, setting)]))
-        return {**best, "settings_ranked": {"@".join(map(str, st)): r["latency_ms_median"] for r, st in runs}}
+            best = bench_student(cfg, batch, device, dtype, use_graph, horizon, impl=named(impl, setting))
+        return {**best, "settings_ranked": {named("fused", st): r["latency_ms_median"] for r, st in runs}}
     model = ABRStudent(cfg).to(device=device, dtype=dtype).eval()
     inp = {"returns": torch.zeros(batch, device=device, dtype=dtype), "states": _obs(batch, device, dtype),
            "prev_actions": torch.zeros(batch, dtype=torch.long, device=device),

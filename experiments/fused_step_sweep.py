@@ -15,33 +15,20 @@ import argparse
 import itertools
 import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _median_ms(run, iters: int) -> float:
-    for _ in range(5):
-        run()
-    torch.cuda.synchronize()
-    lat = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        run()
-        torch.cuda.synchronize()
-        lat.append(time.perf_counter() - t0)
-    return float(np.median(lat) * 1e3)
+def _median_ms(fn, iters: int) -> float:
+    """``fn`` captured in a CUDA graph, timed replay by replay as ``evaluation.bench`` times a decision."""
+    from evaluation.timing import _graph, _summary, _time
 
-
-def _graphed(fn):
-    from evaluation.timing import _graph
-
-    replay, _ = _graph(fn, torch.device("cuda"))
-    return replay
+    cuda = torch.device("cuda")
+    replay, _ = _graph(fn, cuda)
+    return _summary(_time(lambda i: replay(), cuda, iters=iters, warmup=5), 1)["latency_ms_median"]
 
 
 def main(argv=None) -> None:
@@ -60,9 +47,9 @@ def main(argv=None) -> None:
     rows = []
     with torch.no_grad():
         tiny = torch.zeros(1, device="cuda")
-        floor = {"one_kernel_ms": _median_ms(_graphed(lambda: tiny.add_(1)), args.iters)}
+        floor = {"one_kernel_ms": _median_ms(lambda: tiny.add_(1), args.iters)}
         n_kernels = 2 * len(model.backbone.mixers)
-        floor[f"{n_kernels}_kernels_ms"] = _median_ms(_graphed(lambda: [tiny.add_(1) for _ in range(n_kernels)]),
+        floor[f"{n_kernels}_kernels_ms"] = _median_ms(lambda: [tiny.add_(1) for _ in range(n_kernels)],
                                                       args.iters)
         for batch in [int(b) for b in args.batches.split(",")]:
             inp = (torch.zeros(batch, device="cuda", dtype=torch.bfloat16),
@@ -73,10 +60,10 @@ def main(argv=None) -> None:
                 row = {"batch": batch, "block_k": bk, "block_out": bo, "warps": warps}
                 try:
                     fused = FusedStep(model, batch, block_k=bk, block_out=bo, num_warps=warps)
-                    row["step_ms"] = _median_ms(_graphed(lambda: fused.step(*inp)), args.iters)
+                    row["step_ms"] = _median_ms(lambda: fused.step(*inp), args.iters)
                     x = model.tokens(*inp[:4]).contiguous()
                     keep = inp[4]
-                    row["layers_ms"] = _median_ms(_graphed(lambda: fused._layers(x, keep)), args.iters)
+                    row["layers_ms"] = _median_ms(lambda: fused._layers(x, keep), args.iters)
                 except Exception as err:  # noqa: BLE001 - a setting that does not compile is a row, not a stop
                     row["failed"] = f"{type(err).__name__}: {str(err)[:160]}"
                 rows.append(row)
