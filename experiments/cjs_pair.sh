@@ -5,11 +5,12 @@
 #
 #   PHASE=setup  carry .whl, .devrun/cjs_data.tgz (data/cjs: TPC-H and the reference run) and .devrun/part_aa
 #   PHASE=T      carry .devrun/part_ab (the GGUF is reassembled and checked): the teacher, started as the shipped
-#                GNN (encoder and heads frozen: --anchor-lr 0) and trained on the GNN's decisions, one DAgger
-#                round labelled by the GNN (NetLLM's CJS pool came from Decima; the recipe of the teacher that
-#                ships, on the previous simulator)
-#   PHASE=S      the call right after T (warm machine): the student from that teacher (CWR, DKO, two closed-loop
-#                DAgger rounds labelled by the teacher) in front; the teacher on the ten reference workloads behind
+#                GNN (encoder and heads frozen: --anchor-lr 0) and trained on the GNN's decisions, three DAgger
+#                rounds labelled by the GNN (NetLLM's CJS pool came from Decima); 8 and 16 cloned workloads side by
+#                side, the better on validation kept (each run keeps its best round on validation)
+#   PHASE=S      the call right after T (warm machine): students of that teacher (CWR, DKO, four closed-loop DAgger
+#                rounds labelled by the teacher), offline pools of wfair, the GNN and the teacher side by side, the
+#                best on validation kept; the teacher on the ten reference workloads behind
 #   PHASE=S2     with part_ab: students of the shipped teacher cloned on the GNN's pool (2 and 4 DAgger rounds side
 #                by side); the better on validation comes back
 #   then, on the CPU: `compare --env cjs --agents fifo,fair,wfair,gnn,student` with the student installed
@@ -37,26 +38,39 @@ setup() {
   ls "$K" "$K/data/cjs"
 }
 
-phase_t() {
+phase_t() {  # two teachers side by side (three DAgger rounds; 8 or 16 cloned workloads), the better on validation
   gguf || exit 1
-  timeout "${TLIMIT:-540}" python3 -m distill.cjs teacher --task-init agents/pretrained/cjs_gnn --pool gnn --anchor-lr 0 \
-    --labeler pool --dagger-rounds 1 $SIZE --out "$W/teacher_cjs" > "$W/teacher.log" 2>&1
-  echo "teacher rc $?"
+  local n
+  for n in 8 16; do
+    timeout "${TLIMIT:-480}" python3 -m distill.cjs teacher --task-init agents/pretrained/cjs_gnn --pool gnn \
+      --anchor-lr 0 --labeler pool $SIZE --bc-episodes $n --dagger-rounds 3 --out "$W/teacher_bc$n" \
+      > "$W/teacher_bc$n.log" 2>&1 &
+  done
+  wait
+  local best
+  best=$(pick "$W" 'teacher_bc*')
+  echo "best on validation: $best"
+  rm -rf "$W/teacher_cjs" && cp -r "$W/$best" "$W/teacher_cjs"
   bring teacher_cjs adapter.safetensors
 }
 
-phase_s() {
+phase_s() {  # students of that teacher, three offline pools side by side (wfair's, the GNN's, the teacher's own),
+  # four closed-loop rounds each (the best round on validation is kept); the teacher on the test workloads behind
   gguf || exit 1
   mkdir -p agents/pretrained/teacher_cjs  # this machine's copy of the tree: the new teacher is the one compare scores
   cp "$W/teacher_cjs/adapter.safetensors" "$W/teacher_cjs/config.json" agents/pretrained/teacher_cjs/
-  timeout "${ELIMIT:-540}" python3 -m evaluation.compare --env cjs --agents teacher $SEEDS --no-plots --quiet \
+  timeout "${ELIMIT:-560}" python3 -m evaluation.compare --env cjs --agents teacher $SEEDS --no-plots --quiet \
     --out "$W/teacher_test" > "$W/teacher_test.log" 2>&1 &
-  local e=$!
-  timeout "${SLIMIT:-540}" python3 -m distill.cjs student --teacher "$W/teacher_cjs" \
-    --init cwr --dagger-rounds 2 $SIZE --out "$W/student_cjs" > "$W/student.log" 2>&1
-  echo "student rc $?"
-  wait "$e"; echo "teacher test rc $?"
-  bring student_cjs model.safetensors
+  local e=$! pool
+  for pool in wfair gnn teacher; do
+    timeout "${SLIMIT:-500}" python3 -m distill.cjs student --teacher "$W/teacher_cjs" --pool $pool \
+      --init cwr --dagger-rounds 4 $SIZE --out "$W/student_$pool" > "$W/student_$pool.log" 2>&1 &
+  done
+  wait
+  local best
+  best=$(pick "$W" 'student_*')
+  echo "best on validation: $best"
+  bring "$best" model.safetensors
 }
 
 phase_s2() {  # students of the shipped teacher (the tree's agents/pretrained/teacher_cjs) cloned on the GNN's
@@ -70,17 +84,20 @@ phase_s2() {  # students of the shipped teacher (the tree's agents/pretrained/te
   done
   wait
   local best
-  best=$(python3 - "$W" <<'PY'
+  best=$(pick "$W" 'student_gnnpool_r*')
+  echo "best on validation: $best"
+  bring "$best" model.safetensors
+}
+
+pick() {  # DIR GLOB: the run folder whose config has the lowest validation JCT (all of them on stderr)
+  python3 - "$1" "$2" <<'PY'
 import json, sys
 from pathlib import Path
 runs = {p.parent.name: json.loads(p.read_text())["metrics"]["val_mean_jct_s"]
-        for p in Path(sys.argv[1]).glob("student_gnnpool_r*/config.json")}
+        for p in Path(sys.argv[1]).glob(sys.argv[2] + "/config.json")}
 print(json.dumps(runs), file=sys.stderr)
 print(min(runs, key=runs.get))
 PY
-)
-  echo "best on validation: $best"
-  bring "$best" model.safetensors
 }
 
 bring() {  # RUN FILE: the run's weights and config, and every log

@@ -292,6 +292,21 @@ def test_shipped_student_is_a_cjs_agent(data_root):
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
 
 
+def test_shipped_teacher_scores_its_recorded_jct(data_root):
+    """The shipped teacher's quality is pinned: its mean JCT on the first 10 jobs of reference workload 1 (the
+    SmolLM2 backbone on the CPU: ~8 s), as recorded in its checkpoint."""
+    from agents import agent_spec, make_agent
+    from envs.cjs import CJSConfig
+    from evaluation.cjs import evaluate_cjs, reference_workloads
+
+    pinned = json.loads((agent_spec("cjs", "teacher").folder / "config.json").read_text())["pinned_mean_jct_s"]
+    jobs = reference_workloads(str(data_root / "cjs/reference"))[pinned["seed"]][:pinned["jobs"]]
+    run = evaluate_cjs(make_agent("cjs", "teacher"), [pinned["seed"]], CJSConfig(num_jobs=len(jobs)),
+                       workloads={pinned["seed"]: jobs})
+    assert len(run.jct_s[0]) == pinned["jobs"]
+    assert run.jct_s[0].mean() == pytest.approx(pinned["mean_jct_s"], rel=1e-9)
+
+
 def test_shipped_student_scores_its_recorded_jct_and_names_the_shipped_teacher(data_root):
     """The shipped student's quality is pinned (its mean JCT on the first 40 jobs of reference workload 1, as
     recorded in its checkpoint), and it is the student of the teacher that ships: its checkpoint records the
