@@ -10,8 +10,9 @@ its inputs to the level logits (encoder, backbone, head), weights random, shapes
 * ``student`` — the default :class:`agents.student.ABRStudent` (10 Mamba-2 + 2 attention layers,
   d 256), one recurrent step per decision, state carried in place, by up to four implementations
   (``--student-paths``): ``torch`` (the PyTorch ``step``), ``compiled`` (the same under
-  ``torch.compile``), ``fused`` (:mod:`agents.hybrid.kernels`: two Triton kernels per layer) and
-  ``fused-compiled`` (those kernels; embedding and head under ``torch.compile``).
+  ``torch.compile``), ``fused`` (:mod:`agents.hybrid.kernels`: two Triton kernels per layer, one for
+  the token embedding, the head inside the last) and ``fused-compiled`` (the layers' kernels; embedding
+  and head in PyTorch under ``torch.compile``).
   On CUDA each is captured in a CUDA graph (``cuda-graph`` in the path); ``torch`` also runs eagerly.
 * ``teacher`` — :class:`agents.teacher.ABRTeacher` around a SmolLM2-135M-shaped Llama (LoRA merged,
   i.e. no adapter overhead), two inference modes:
@@ -68,15 +69,15 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     """Median/p99 over ``EPISODE`` decisions; with ``horizon`` > EPISODE the episode first runs
     ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1)).
     ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile), ``fused``
-    (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`), ``fused-compiled`` (those kernels,
-    with the token embedding and head under torch.compile) or ``mamba-ssm`` (the Mamba layers through
+    (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`, token embedding and head too),
+    ``fused-compiled`` (the layers' kernels, the token embedding and head in PyTorch under torch.compile) or ``mamba-ssm`` (the Mamba layers through
     mamba-ssm, :class:`agents.hybrid.mamba_ssm_backend.MambaSSMStep`); the fused ones at their fastest of
     :data:`FUSED_SETTINGS` (``impl@warps@block_out@block_k`` runs one setting)."""
     from agents.student import ABRStudent
 
     if impl.startswith("fused") and "@" not in impl:
-        # the settings ranked on the kernels alone (plain ``fused``: no compile per setting); the fastest one is
-        # then timed as asked (``fused-compiled`` compiles the token embedding and head once)
+        # the settings ranked on plain ``fused`` (no compile per setting); the fastest one is then timed as
+        # asked (``fused-compiled`` compiles the token embedding and head once)
         def named(name, setting):  # impl@warps@block_out@block_k
             block_k, block_out, warps = setting
             return f"{name}@{warps}@{block_out}@{block_k}"
@@ -104,7 +105,8 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
 
         name, warps, block_out, *block_k = impl.split("@")
         fused = FusedStep(model, batch, num_warps=int(warps), block_out=int(block_out),
-                          block_k=int(block_k[0]) if block_k else None, compile_io=name == "fused-compiled")
+                          block_k=int(block_k[0]) if block_k else None,
+                          io="compiled" if name == "fused-compiled" else "triton")
         impl = f"{name}, {warps} warps, out block {block_out}, reduction block {fused.bk}"
 
         def step():

@@ -59,7 +59,7 @@ def main(argv=None) -> None:
             for bk, bo, warps in itertools.product((32, 64, 128, 256), (8, 16, 32, 64), (1, 2, 4, 8)):
                 row = {"batch": batch, "block_k": bk, "block_out": bo, "warps": warps}
                 try:
-                    fused = FusedStep(model, batch, block_k=bk, block_out=bo, num_warps=warps)
+                    fused = FusedStep(model, batch, block_k=bk, block_out=bo, num_warps=warps, io="torch")
                     row["step_ms"] = _median_ms(lambda: fused.step(*inp), args.iters)
                     x = model.tokens(*inp[:4]).contiguous()
                     keep = inp[4]

@@ -17,16 +17,19 @@ from agents.hybrid.kernels import FusedStep, available
 
 assert available("cpu")
 torch.manual_seed(0)
-# two groups, a window shorter than the episode (the KV ring wraps), attention between Mamba layers
-cfg = StudentConfig(layers="mmam", d_model=32, d_state=16, headdim=16, attn_heads=2, max_len=8, ngroups=2)
+# two groups, a window shorter than the episode (the KV ring wraps), attention between Mamba layers; timesteps
+# past the embedding's last row (clamped)
+cfg = StudentConfig(layers="mmam", d_model=32, d_state=16, headdim=16, attn_heads=2, max_len=8, ngroups=2,
+                    max_timestep=10)
 model = ABRStudent(cfg).eval()
 B, T = 3, 14
 state = model.init_state(B)
-fused = FusedStep(model, B)
+fused = FusedStep(model, B)  # token embedding and head in Triton too
+plain = FusedStep(model, B, io="torch")
 worst = 0.0
 with torch.no_grad():
     for t in range(T):
-        r, s = torch.randn(B), torch.rand(B, 6, 6)
+        r, s = torch.randn(B) * 20, torch.randn(B, 6, 6)  # negative features: both sides of the LeakyReLU
         a, ts = torch.randint(0, 7, (B,)), torch.full((B,), t)
         keep = torch.ones(B)
         if t == 0:
@@ -34,11 +37,18 @@ with torch.no_grad():
         if t == 9:
             keep[1] = 0.0  # row 1 starts a new episode mid-batch
         ref = model.step(r, s, a, ts, state, keep)
-        out = fused.step(r, s, a, ts, keep)
-        worst = max(worst, float((ref - out).abs().max()))
-        assert torch.equal(ref.argmax(-1), out.argmax(-1)), t
-# the fused SSM state is the PyTorch state (Mamba layer 0)
+        for f in (fused, plain):
+            out = f.step(r, s, a, ts, keep)
+            worst = max(worst, float((ref - out).abs().max()))
+            assert torch.equal(ref.argmax(-1), out.argmax(-1)), t
+# the fused SSM state is the PyTorch state (Mamba layer 0); the arrival counters are back at zero
 assert torch.allclose(fused.state[0]["ssm"], state[0]["ssm"], atol=1e-5)
+assert int(fused.count.abs().sum()) == 0
+# without the return-to-go token (condition "none") the Triton embedding drops it too
+nr = ABRStudent(StudentConfig(layers="a", d_model=32, attn_heads=2, max_len=8, condition="none")).eval()
+with torch.no_grad():
+    r, s, a, ts, k = torch.randn(2) * 20, torch.randn(2, 6, 6), torch.tensor([6, 2]), torch.tensor([0, 3]), torch.zeros(2)
+    assert torch.allclose(FusedStep(nr, 2).step(r, s, a, ts, k), nr.step(r, s, a, ts, nr.init_state(2), k), atol=1e-5)
 # the backbone alone (as a caller with its own tokens would use it); the step counter advances once
 with torch.no_grad():
     h = torch.randn(B, cfg.d_model)
