@@ -1,4 +1,4 @@
-# Sourced by the device scripts (gnn_pool.sh, teacher_heldout.sh, cjs_selfplace.sh, oneshot_fused.sh): the machine's layout under $K (kept between calls while the machine is warm), the setup
+# Sourced by the device scripts (gnn_pool.sh, oneshot_fused.sh): the machine's layout under $K (kept between calls while the machine is warm), the setup
 # of a fresh machine and the held-out run split over two processes.
 set -u
 K=${K:-/root/keep}
