@@ -49,6 +49,12 @@ nr = ABRStudent(StudentConfig(layers="a", d_model=32, attn_heads=2, max_len=8, c
 with torch.no_grad():
     r, s, a, ts, k = torch.randn(2) * 20, torch.randn(2, 6, 6), torch.tensor([6, 2]), torch.tensor([0, 3]), torch.zeros(2)
     assert torch.allclose(FusedStep(nr, 2).step(r, s, a, ts, k), nr.step(r, s, a, ts, nr.init_state(2), k), atol=1e-5)
+    try:  # a history of another length would be read as garbage: refused
+        FusedStep(nr, 2).step(r, torch.randn(2, 6, 8), a, ts, k)
+    except ValueError as err:
+        assert "(2, 6, 6)" in str(err)
+    else:
+        raise AssertionError("a wrong observation shape must be refused")
 # the backbone alone (as a caller with its own tokens would use it); the step counter advances once
 with torch.no_grad():
     h = torch.randn(B, cfg.d_model)

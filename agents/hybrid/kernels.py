@@ -395,6 +395,8 @@ class FusedStep:
         """:meth:`agents.student.ABRStudent.tokens` in one kernel -> ``self.x``."""
         m, cfg = self.model, self.model.cfg
         enc = m.embed_state
+        if tuple(states.shape) != (self.batch, 6, cfg.history):
+            raise ValueError(f"states of shape {tuple(states.shape)}: the step expects ({self.batch}, 6, {cfg.history})")
         states = states.contiguous()
         _tokens[(self.batch, self.d // self.bo)](
             returns.contiguous(), states, prev_actions.contiguous(), timesteps.contiguous(),
@@ -402,7 +404,7 @@ class FusedStep:
             enc.thr.bias, enc.dly.weight, enc.dly.bias, enc.size.weight, enc.size.bias, enc.proj[1].weight,
             enc.proj[1].bias, m.embed_action.weight, m.embed_time.weight, m.norm.weight, m.norm.bias, self.u, self.x,
             self.count[0], float(cfg.return_scale), self._slope, m.norm.eps,
-            D=self.d, HIST=states.shape[-1], LEV=cfg.levels, WID=enc.thr.out_channels, F=self._features,
+            D=self.d, HIST=cfg.history, LEV=cfg.levels, WID=enc.thr.out_channels, F=self._features,
             TMAX=cfg.max_timestep, R0=self._rows[0], R1=self._rows[1], R2=self._rows[2], RET=cfg.condition != "none",
             BO=self.bo, BF=256, num_warps=self.warps)
         return self.x
