@@ -298,7 +298,7 @@ def train(args: CJSDistillation, log=print):
         labeler = pool
     meta = {"args": asdict(args), "init": init_report,
             "trainable_parameters": sum(p.numel() for p in params), "parameters": count_parameters(model)}
-    adapter = Path(args.teacher) / "adapter.safetensors" if args.teacher else None
+    adapter = Path(args.teacher or ".") / "adapter.safetensors"
     if args.role == "student" and teacher is not None and adapter.is_file():  # the pair: its adapter, byte for byte
         meta["teacher_adapter_sha256"] = file_sha256(adapter)
 

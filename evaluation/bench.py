@@ -70,8 +70,9 @@ def bench_student(cfg, batch: int, device, dtype, use_graph: bool, horizon: int 
     ``horizon`` decisions without a reset and the last ``EPISODE`` are timed (the state stays O(1)).
     ``impl``: ``torch`` (``ABRStudent.step``), ``compiled`` (it under torch.compile), ``fused``
     (Triton kernels, :class:`agents.hybrid.kernels.FusedStep`, token embedding and head too),
-    ``fused-compiled`` (the layers' kernels, the token embedding and head in PyTorch under torch.compile) or ``mamba-ssm`` (the Mamba layers through
-    mamba-ssm, :class:`agents.hybrid.mamba_ssm_backend.MambaSSMStep`); the fused ones at their fastest of
+    ``fused-compiled`` (the layers' kernels, the token embedding and head in PyTorch under torch.compile)
+    or ``mamba-ssm`` (the Mamba layers through mamba-ssm,
+    :class:`agents.hybrid.mamba_ssm_backend.MambaSSMStep`); the fused ones at their fastest of
     :data:`FUSED_SETTINGS` (``impl@warps@block_out@block_k`` runs one setting)."""
     from agents.student import ABRStudent
 

@@ -32,7 +32,7 @@ def _median_ms(fn, iters: int) -> float:
 
 
 def main(argv=None) -> None:
-    from agents.hybrid.kernels import FusedStep
+    from agents.hybrid.kernels import STEP_LARGE, FusedStep
     from agents.student import ABRStudent, StudentConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,8 +72,8 @@ def main(argv=None) -> None:
     for b in sorted({r["batch"] for r in rows}):
         ok = [r for r in rows if r["batch"] == b and "step_ms" in r]
         best[b] = min(ok, key=lambda r: r["step_ms"])
-        default = next(r for r in ok if (r["block_k"], r["block_out"], r["warps"]) == (64, 32, 4))
-        print(f"batch {b}: best {best[b]} | (64, 32, 4) {default['step_ms']:.4f} ms")
+        default = next(r for r in ok if (r["block_k"], r["block_out"], r["warps"]) == STEP_LARGE)
+        print(f"batch {b}: best {best[b]} | {STEP_LARGE} {default['step_ms']:.4f} ms")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "floor": floor, "best": best,
            "rows": rows}
     Path(args.out).write_text(json.dumps(out, indent=1))

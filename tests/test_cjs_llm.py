@@ -292,44 +292,46 @@ def test_shipped_student_is_a_cjs_agent(data_root):
     assert len(run.jct_s[0]) == 4 and np.all(np.isfinite(run.jct_s[0])) and np.all(run.jct_s[0] > 0)
 
 
-def test_shipped_teacher_scores_its_recorded_jct(data_root):
-    """The shipped teacher's quality is pinned: its mean JCT on the first 10 jobs of reference workload 1 (the
-    SmolLM2 backbone on the CPU: ~8 s), as recorded in its checkpoint."""
+def _replay_pinned(name: str, data_root) -> tuple[np.ndarray, dict]:
+    """The shipped CJS agent ``name`` on the jobs its checkpoint pins (``pinned_mean_jct_s``): per-job JCTs, meta."""
     from agents import agent_spec, make_agent
     from envs.cjs import CJSConfig
     from evaluation.cjs import evaluate_cjs, reference_workloads
 
-    pinned = json.loads((agent_spec("cjs", "teacher").folder / "config.json").read_text())["pinned_mean_jct_s"]
+    meta = json.loads((agent_spec("cjs", name).folder / "config.json").read_text())
+    pinned = meta["pinned_mean_jct_s"]
     jobs = reference_workloads(str(data_root / "cjs/reference"))[pinned["seed"]][:pinned["jobs"]]
-    run = evaluate_cjs(make_agent("cjs", "teacher"), [pinned["seed"]], CJSConfig(num_jobs=len(jobs)),
+    run = evaluate_cjs(make_agent("cjs", name), [pinned["seed"]], CJSConfig(num_jobs=len(jobs)),
                        workloads={pinned["seed"]: jobs})
-    assert len(run.jct_s[0]) == pinned["jobs"]
-    assert run.jct_s[0].mean() == pytest.approx(pinned["mean_jct_s"], rel=1e-9)
+    return run.jct_s[0], meta
+
+
+def test_shipped_teacher_scores_its_recorded_jct(data_root):
+    """The shipped teacher's quality is pinned: its mean JCT on the first 10 jobs of reference workload 1 (the
+    SmolLM2 backbone on the CPU: ~8 s), as recorded in its checkpoint."""
+    jct, meta = _replay_pinned("teacher", data_root)
+    assert len(jct) == meta["pinned_mean_jct_s"]["jobs"]
+    assert jct.mean() == pytest.approx(meta["pinned_mean_jct_s"]["mean_jct_s"], rel=1e-9)
 
 
 def test_shipped_student_scores_its_recorded_jct_and_names_the_shipped_teacher(data_root):
     """The shipped student's quality is pinned (its mean JCT on the first 40 jobs of reference workload 1, as
     recorded in its checkpoint), and it is the student of the teacher that ships: its checkpoint records the
     SHA-256 of the teacher adapter it was distilled from."""
-    from agents import agent_spec, make_agent
+    from agents import agent_spec
     from agents.checkpoint import file_sha256
-    from envs.cjs import CJSConfig
-    from evaluation.cjs import evaluate_cjs, reference_workloads
 
-    meta = json.loads((agent_spec("cjs", "student").folder / "config.json").read_text())
+    jct, meta = _replay_pinned("student", data_root)
     assert meta["teacher_adapter_sha256"] == file_sha256(agent_spec("cjs", "teacher").folder / "adapter.safetensors")
-    pinned = meta["pinned_mean_jct_s"]
-    jobs = reference_workloads(str(data_root / "cjs/reference"))[pinned["seed"]][:pinned["jobs"]]
-    run = evaluate_cjs(make_agent("cjs", "student"), [pinned["seed"]], CJSConfig(num_jobs=len(jobs)),
-                       workloads={pinned["seed"]: jobs})
-    assert len(run.jct_s[0]) == pinned["jobs"]
-    assert run.jct_s[0].mean() == pytest.approx(pinned["mean_jct_s"], rel=1e-9)
+    assert len(jct) == meta["pinned_mean_jct_s"]["jobs"]
+    assert jct.mean() == pytest.approx(meta["pinned_mean_jct_s"]["mean_jct_s"], rel=1e-9)
 
 
 def test_shipped_teacher_is_a_cjs_agent(monkeypatch, data_root):
     """``teacher`` loads the shipped CJS adapter (every trained tensor present, shapes matching SmolLM2's)
-    and schedules a small workload; CI has no SmolLM2 weights, so its backbone here is a random model of
-    SmolLM2's shape. Not in the CPU default list of ``evaluation.compare``."""
+    and schedules a small workload; its backbone here is a random model of SmolLM2's shape (the real one
+    scores in ``test_shipped_teacher_scores_its_recorded_jct``). Not in the CPU default list of
+    ``evaluation.compare``."""
     import agents.teacher
     from agents import agent_names, agent_spec, default_agents
     from envs.cjs import CJSConfig

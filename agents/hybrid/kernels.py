@@ -339,6 +339,13 @@ class FusedStep:
         self.x = torch.empty(batch, self.d, device=dev, dtype=wdt)
         self.logits = torch.empty(batch, model.head.out_features, device=dev, dtype=wdt)
         self.count = torch.zeros(2, batch, device=dev, dtype=torch.int32)
+        # mixer-out's arguments beside the layer's own: the head's (used by the last layer with HEAD), D, BO, warps
+        fn, hd = model.backbone.final_norm, model.head
+        self._out = dict(fnw_ptr=fn.weight, wh_ptr=hd.weight, bh_ptr=hd.bias, logit_ptr=self.logits,
+                         count_ptr=self.count[1], feps=fn.eps, D=self.d, BO=self.bo, TICK=False, HEAD=False,
+                         NL=hd.out_features, NLP=triton.next_power_of_2(hd.out_features), num_warps=self.warps)
+        self._out_last = {**self._out, "TICK": True}
+        self._out_last_head = {**self._out_last, "HEAD": True}
         self._tokens, self._head = model.tokens, self._final
         if io == "compiled":
             self._tokens = torch.compile(model.tokens, dynamic=False)
@@ -371,11 +378,8 @@ class FusedStep:
         keep = keep.contiguous()
         B, d = x.shape
         last = len(self.layers) - 1
-        fn, hd = self.model.backbone.final_norm, self.model.head
         for i, ((kind, norm, m), st) in enumerate(zip(self.layers, self.state)):
-            out = dict(fnw_ptr=fn.weight, wh_ptr=hd.weight, bh_ptr=hd.bias, logit_ptr=self.logits,
-                       count_ptr=self.count[1], feps=fn.eps, D=d, BO=self.bo, TICK=i == last, HEAD=head and i == last,
-                       NL=hd.out_features, NLP=triton.next_power_of_2(hd.out_features), num_warps=self.warps)
+            out = self._out_last_head if head and i == last else self._out_last if i == last else self._out
             if kind == "m":
                 _mamba_in[(B, m.H)](x, norm.weight, m.in_proj.weight, m.conv_weight, m.conv_bias, st["conv"],
                                     st["ssm"], m.dt_bias, m.A_log, m.D, keep, self.t, self.y, norm.eps,
