@@ -12,6 +12,8 @@ rank, so ranks keep identical data without communication. Only rank 0 logs, eval
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from dataclasses import dataclass
 
@@ -46,6 +48,7 @@ def setup(device: str) -> Dist:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(_at_exit)
     return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
 
 
@@ -81,6 +84,18 @@ def barrier(d: Dist) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def _at_exit() -> None:
+    """Before the interpreter is torn down: collect what still holds the process group (a DDP wrapper's
+    reducer sits in reference cycles) and close the group if a trainer did not. Left to finalization,
+    gloo's worker threads can free tensors after Python is gone and abort the process (SIGABRT,
+    "terminate called without an active exception" — seen at exit on the second rank)."""
+    import torch.distributed as dist
+
+    gc.collect()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def cleanup(d: Dist) -> None:
