@@ -1,16 +1,19 @@
 """Imitation, DAgger and REINFORCE for CJS schedulers with the :class:`agents.cjs_gnn.ModelScheduler`
 forward contract (the Decima GNN, the LLM teacher, the Mamba student).
 
-    python -m distill.cjs gnn [--imitate fair|wfair|lookahead] [--dagger-rounds 4] [--iterations 10] --out DIR
+    python -m distill.cjs gnn [--imitate fair|wfair|fifo] [--dagger-rounds 4] [--iterations 10] --out DIR
 
 GNN training: behaviour cloning of a heuristic (``--imitate``) for a warm start, DAgger rounds
 (``--dagger-rounds``: the GNN schedules, the heuristic labels the states it visits, they join the
 training set — a clone alone drifts into states the heuristic never shows it), then REINFORCE with
 Decima's time-based baseline — several rollouts of one workload, each decision's return-to-go
 compared with the others' at the same wall-clock time — and an entropy bonus, on shorter episodes
-(``--jobs``). The checkpoint kept is the best mean JCT on validation seeds. ``--init DIR`` continues
-from a checkpoint (no cloning). :func:`imitate` (cloning + DAgger, optional distillation term) also
-trains the LLM teacher and the Mamba student (:mod:`distill.cjs_llm`).
+(``--jobs``). The checkpoint kept is the best mean JCT on validation seeds (every ``--val-every``
+iterations). ``--init DIR`` continues from a checkpoint (no cloning). ``--workers N`` runs the rollouts and
+validation episodes in N CPU processes (a GPU host's cores; the updates stay on ``--device``);
+``--time-budget-s`` starts no iteration past that many seconds (a job with a wall-clock limit).
+:func:`imitate` (cloning + DAgger, optional distillation term) also trains the LLM teacher and the Mamba
+student (:mod:`distill.cjs_llm`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class GNNTraining:
     init: str = ""  # start from this checkpoint folder (its config) instead of a fresh model; skips cloning
     iterations: int = 10  # REINFORCE iterations after the warm start
     rollouts: int = 4  # rollouts of one workload per iteration (time-based baseline)
+    val_every: int = 1  # validate (and maybe keep the weights) every this many iterations
+    time_budget_s: float = 0.0  # > 0: no REINFORCE iteration starts past this many seconds of training
+    workers: int = 0  # >1: rollouts and validation episodes in this many CPU processes (one episode each)
     lr: float = 1e-3
     entropy: float = 0.01
     hidden: int = 32
@@ -239,6 +245,59 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
     return best
 
 
+def _episode(task: tuple) -> dict:
+    """One episode in a worker process: (state dict, GNN config, jobs, workload seed, policy seed or None
+    for greedy, decision cap) -> :func:`batched_rollout`'s record (observations only when sampling)."""
+    state, cfg, jobs, seed, policy_seed, cap = task
+    torch.set_num_threads(1)
+    model = DecimaGNN(cfg)
+    model.load_state_dict(state)
+    pol = ModelScheduler(model=model.eval(), greedy=policy_seed is None, seed=policy_seed or 0)
+    return batched_rollout(make_envs(jobs, 1), [seed], pol, record=policy_seed is not None, max_decisions=cap)[0]
+
+
+class Episodes:
+    """Where episodes run: side by side in this process (``workers`` ≤ 1: one batched forward per round)
+    or one per task over a pool of ``workers`` spawned CPU processes (the simulator is single-threaded
+    Python; a GPU in this process then only computes the updates)."""
+
+    def __init__(self, workers: int):
+        self.pool = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("spawn").Pool(workers)
+
+    def run(self, model, jobs: int, seeds: list[int], policy_seeds: list[int] | None, cap: int) -> list[dict]:
+        if self.pool is None:
+            greedy = policy_seeds is None
+            pol = ModelScheduler(model=model, greedy=greedy, seed=0 if greedy else policy_seeds[0],
+                                 device=next(model.parameters()).device)
+            return batched_rollout(make_envs(jobs, len(seeds)), seeds, pol, record=not greedy, max_decisions=cap)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        tasks = [(state, model.cfg, jobs, s, None if policy_seeds is None else p, cap)
+                 for s, p in zip(seeds, policy_seeds or seeds)]
+        return self.pool.map(_episode, tasks, chunksize=1)
+
+    def map(self, fn, tasks: list) -> list:
+        """``fn`` over ``tasks`` in the workers (one task at a time each) or here, results in order."""
+        return [fn(t) for t in tasks] if self.pool is None else self.pool.map(fn, tasks, chunksize=1)
+
+    def mean_jct(self, model, jobs: int, seeds: list[int], log=None) -> float:
+        """:func:`evaluation.rollout.mean_jct` over the workers."""
+        if self.pool is None:
+            return mean_jct(model, make_envs(jobs, len(seeds)), seeds, next(model.parameters()).device, log=log)
+        trajs = self.run(model, jobs, seeds, None, DECISIONS_PER_JOB_CAP * jobs)
+        if any(t["truncated"] for t in trajs):
+            return float("inf")
+        return float(np.mean([t["mean_jct_s"] for t in trajs]))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
 def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict]:
     from agents import make_agent
 
@@ -257,6 +316,9 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
     history = []
     if args.imitate not in ("fair", "wfair", "fifo"):
         raise SystemExit(f"--imitate {args.imitate!r}: use fair, wfair or fifo")
+    if args.val_every < 1 or args.workers < 0 or args.time_budget_s < 0:
+        raise SystemExit(f"--val-every {args.val_every}, --workers {args.workers}, --time-budget-s "
+                         f"{args.time_budget_s}: need val-every ≥ 1, workers ≥ 0, time-budget-s ≥ 0")
     expert = make_agent("cjs", args.imitate)
     # 1) behaviour cloning of a heuristic, then DAgger rounds labelled by it
     pool_trajs = None
@@ -270,12 +332,16 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
                    beta=args.dagger_beta, val_seeds=val_seeds, val_jobs=args.val_jobs, device=device, log=log,
                    save_best=save_best, history=history, pool_trajs=pool_trajs)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    val_envs = make_envs(args.val_jobs, len(val_seeds))
+    episodes = Episodes(args.workers)
     # 2) REINFORCE with the time-based baseline
     for it in range(args.iterations):
-        pol = ModelScheduler(model=model, greedy=False, seed=args.seed * 1000 + it, device=device)
-        rolls = batched_rollout(make_envs(args.jobs, args.rollouts), [20_000 + it] * args.rollouts, pol,
-                         max_decisions=DECISIONS_PER_JOB_CAP * args.jobs)
+        if args.time_budget_s and time.perf_counter() - t0 > args.time_budget_s:
+            log(f"pg: time budget spent after {it} iterations")
+            break
+        # one workload per iteration, each rollout sampling its own decisions
+        rolls = episodes.run(model, args.jobs, [20_000 + it] * args.rollouts,
+                             [args.seed * 100_000 + it * 100 + r for r in range(args.rollouts)],
+                             DECISIONS_PER_JOB_CAP * args.jobs)
         rtgs = [np.cumsum(r["rewards"][::-1])[::-1] for r in rolls]
         base = _time_baseline([r["times"] for r in rolls], rtgs)
         adv = np.concatenate([g - b for g, b in zip(rtgs, base)])
@@ -292,7 +358,11 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
             loss.backward()
         opt.step()
         model.eval()
-        val = mean_jct(model, val_envs, val_seeds, device, log=log)
+        late = args.time_budget_s and time.perf_counter() - t0 > args.time_budget_s
+        if (it + 1) % args.val_every and it + 1 < args.iterations and not late:
+            log(f"pg {it + 1}: train JCT {float(np.mean([r['mean_jct_s'] for r in rolls])):.2f} s")
+            continue
+        val = episodes.mean_jct(model, args.val_jobs, val_seeds, log=log)
         train_jct = float(np.mean([r["mean_jct_s"] for r in rolls]))
         history.append({"stage": "pg", "iteration": it + 1, "train_mean_jct_s": train_jct, "val_mean_jct_s": val})
         log(f"pg {it + 1}: train JCT {train_jct:.2f} s, validation JCT {val:.2f} s")
@@ -300,6 +370,7 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
             best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
             if save_best is not None:
                 save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+    episodes.close()
     model.load_state_dict(best_state)
     return model.cpu().eval(), {"val_mean_jct_s": best, "history": history,
                                 "train_seconds": time.perf_counter() - t0, "val_seeds": val_seeds}

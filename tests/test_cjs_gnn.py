@@ -59,6 +59,30 @@ def test_tiny_training_and_round_trip(tmp_path, data_root):
     assert np.array_equal(a, b)
 
 
+def test_reinforce_with_worker_processes(tmp_path, data_root):
+    """REINFORCE from a checkpoint, rollouts and validation in two spawned processes, validated every second
+    iteration; a worker's greedy episode equals the in-process one."""
+    from distill.cjs_imitation import Episodes
+    from evaluation.rollout import DECISIONS_PER_JOB_CAP
+
+    model = DecimaGNN(GNNConfig(hidden=8))
+    save_checkpoint(model, tmp_path / "init", {})
+    args = Args(init=str(tmp_path / "init"), jobs=4, iterations=2, rollouts=2, val_every=2, val_seeds=2, val_jobs=4, workers=2, device="cpu")
+    trained, metrics = train(args, log=lambda *_: None)
+    stages = [h["stage"] for h in metrics["history"]]
+    assert stages == ["init", "pg"] and metrics["history"][-1]["iteration"] == 2  # validated every 2nd iteration
+    assert np.isfinite(metrics["history"][-1]["val_mean_jct_s"])
+    assert metrics["val_mean_jct_s"] == min(h["val_mean_jct_s"] for h in metrics["history"])  # the best is kept
+    episodes = Episodes(2)
+    try:
+        far = episodes.run(model, 4, [2000, 2001], None, DECISIONS_PER_JOB_CAP * 4)
+    finally:
+        episodes.close()
+    near = Episodes(0).run(model, 4, [2000, 2001], None, DECISIONS_PER_JOB_CAP * 4)
+    for a, b in zip(far, near):
+        np.testing.assert_allclose(a["jct_s"], b["jct_s"])
+
+
 def test_shipped_gnn_schedules_deterministically(data_root):
     from agents import make_agent
     from evaluation.cjs import evaluate_cjs
