@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue #25 on one GPU host (16 CPU cores), one call: DAgger of the shipped CJS GNN labelled by the clairvoyant
+# rollout expert (python -m distill.cjs lookahead: 16 training workloads a round, one per core, the GPU refits),
+# the best round on validation seeds 2000-2007 (200 jobs) kept; then it and the shipped GNN scored on validation
+# seeds 2008-2019 (200 jobs), the rule that decides whether it replaces the shipped GNN.
+#   carry .whl and .devrun/cjs_data.tgz; move the ABR, VP and CJS LLM checkpoints out of the tree for the call.
+#   Dry run on the CPU: K=/tmp/kc OUT=/tmp/o SMALL=1 bash experiments/cjs_lookahead_dagger.sh
+source "$(dirname "$0")/device_env.sh"
+if [ -n "${SMALL:-}" ]; then
+  RUN="--rounds 1 --episodes 2 --jobs 4 --val-seeds 2 --val-jobs 4 --workers 2 --device cpu"
+  SCORE="--seeds 2008-2009 --jobs 4 --workers 2"
+else
+  RUN="--rounds 4 --episodes 16 --jobs ${JOBS:-50} --val-seeds 8 --val-jobs 200 --workers 16 --device cuda"
+  SCORE="--seeds 2008-2019 --jobs 200 --workers 16"
+fi
+[ -d "$K/site/gymnasium" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  --upgrade --target "$K/site" .whl/*.whl
+[ -d "$K/data/cjs" ] || tar xzf .devrun/cjs_data.tgz -C "$K"
+timeout "${LIMIT:-470}" python3 experiments/cjs_lookahead.py dagger --init agents/pretrained/cjs_gnn $RUN \
+  --time-budget-s "${BUDGET:-250}" --threads 2 --out "$W/gnn_la" > "$W/gnn_la.log" 2>&1
+echo "dagger rc $?"
+python3 experiments/cjs_gnn_score.py $SCORE agents/pretrained/cjs_gnn "$W/gnn_la" > "$OUT/scores.json"
+cp "$W/gnn_la/model.safetensors" "$OUT/gnn_la_model.safetensors"
+cp "$W/gnn_la/config.json" "$OUT/gnn_la_config.json"
+cp "$W/gnn_la.log" "$OUT/"
+grep -v epoch "$W/gnn_la.log" | tail -n 12
+python3 -c "import json; d=json.load(open('$OUT/scores.json')); print({k: round(v['mean'], 2) for k, v in d.items()})"
