@@ -140,6 +140,7 @@ class LookaheadDAgger:
     beta: float = 0.5  # round r follows the expert with probability beta^r
     k: int = 3  # choices the expert plays out
     wait: str = "base"  # base: the expert waits only where the base scheduler does; any: "wait" is a choice too
+    foresee: bool = False  # the expert's copies see future arrivals and the real durations (the runs in the notes did)
     horizon_s: float = 60.0  # simulated seconds of the base scheduler after each choice
     expert_base: str = "start"  # start: the expert rolls out the starting GNN every round; current: the refit one
     epochs: int = 2
@@ -158,7 +159,7 @@ class LookaheadDAgger:
 def _label_episode(task: tuple) -> dict:
     """One DAgger workload in a worker: the GNN (``state``) acts, following the expert's label with probability
     ``follow``; every state is kept trimmed with the expert's label. Returns observations, labels, mean JCT."""
-    state, expert_state, cfg, jobs, seed, follow, k, horizon_s, wait = task
+    state, expert_state, cfg, jobs, seed, follow, k, horizon_s, wait, foresee = task
     from envs.cjs import CJSConfig, CJSEnv
 
     torch.set_num_threads(1)
@@ -166,7 +167,7 @@ def _label_episode(task: tuple) -> dict:
     model.load_state_dict(state)
     base.load_state_dict(expert_state)
     policy = ModelScheduler(model=model.eval())
-    expert = Lookahead(ModelScheduler(model=base.eval()), k, horizon_s, wait)
+    expert = Lookahead(ModelScheduler(model=base.eval()), k, horizon_s, wait, foresee)
     env = CJSEnv(CJSConfig(num_jobs=jobs))
     obs, info = env.reset(seed=int(seed))
     coin = np.random.default_rng(int(seed))
@@ -213,7 +214,7 @@ def train(args: LookaheadDAgger, log=print, save_best=None) -> tuple[DecimaGNN, 
         expert_state = start_state if args.expert_base == "start" else state
         follow = args.beta ** rnd
         tasks = [(state, expert_state, model.cfg, args.jobs, 30_000 + 100 * rnd + i, follow, args.k, args.horizon_s,
-                  args.wait) for i in range(args.episodes)]
+                  args.wait, args.foresee) for i in range(args.episodes)]
         trajs = pool.map(_label_episode, tasks)
         for t in trajs:
             data.add(t["obs"], t["acts"])

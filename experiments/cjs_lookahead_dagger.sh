@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue #25 on one GPU host (16 CPU cores), one call: DAgger of the shipped CJS GNN labelled by the clairvoyant
-# rollout expert (python -m distill.cjs lookahead: 16 training workloads a round, one per core, the GPU refits),
+# Issue #25 on one GPU host (16 CPU cores), one call: DAgger of the shipped CJS GNN labelled by the rollout
+# expert without foresight (experiments/cjs_lookahead.py dagger: 16 training workloads a round, one per core, the GPU refits),
 # the best round on validation seeds 2000-2007 (200 jobs) kept; then it and the shipped GNN scored on validation
 # seeds 2008-2019 (200 jobs), the rule that decides whether it replaces the shipped GNN.
 #   carry .whl and .devrun/cjs_data.tgz; move the ABR, VP and CJS LLM checkpoints out of the tree for the call.
