@@ -10,6 +10,7 @@ from . import dispatch
 COMMANDS = {
     "pool": ("distill.cjs_pool", "record pools: the lookahead expert, a scheduler it labels, or any agent", {}),
     "gnn": ("distill.cjs_imitation", "the Decima-style GNN: imitation, DAgger, REINFORCE", {}),
+    "lookahead": ("distill.cjs_lookahead", "DAgger of the GNN toward a rollout expert over it", {}),
     "ppo": ("distill.rl", "an SB3 PPO scheduler over the flattened env", {"env": "cjs"}),
     "teacher": ("distill.cjs_llm", "adapt the LLM teacher (LoRA) by imitation and DAgger", {"role": "teacher"}),
     "student": ("distill.cjs_llm", "distil the Mamba student from a teacher (DKO, DAgger)", {"role": "student"}),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue #25 on one GPU host (16 CPU cores), one call: DAgger of the shipped CJS GNN labelled by the rollout
-# expert without foresight (experiments/cjs_lookahead.py dagger: 16 training workloads a round, one per core, the GPU refits),
+# expert without foresight (python -m distill.cjs lookahead: 16 training workloads a round, one per core, the GPU refits),
 # the best round on validation seeds 2000-2007 (200 jobs) kept; then it and the shipped GNN scored on validation
 # seeds 2008-2019 (200 jobs), the rule that decides whether it replaces the shipped GNN.
 #   carry .whl and .devrun/cjs_data.tgz; move the ABR, VP and CJS LLM checkpoints out of the tree for the call.
@@ -16,7 +16,7 @@ fi
 [ -d "$K/site/gymnasium" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
   --upgrade --target "$K/site" .whl/*.whl
 [ -d "$K/data/cjs" ] || tar xzf .devrun/cjs_data.tgz -C "$K"
-timeout "${LIMIT:-470}" python3 experiments/cjs_lookahead.py dagger --init agents/pretrained/cjs_gnn $RUN \
+timeout "${LIMIT:-470}" python3 -m distill.cjs lookahead --init agents/pretrained/cjs_gnn $RUN \
   --time-budget-s "${BUDGET:-250}" --threads 2 --out "$W/gnn_la" > "$W/gnn_la.log" 2>&1
 echo "dagger rc $?"
 python3 experiments/cjs_gnn_score.py $SCORE agents/pretrained/cjs_gnn "$W/gnn_la" > "$OUT/scores.json"
