@@ -3,7 +3,7 @@ student distillation. One entry point per task, one subcommand per thing it trai
 
     python -m distill.abr  pool | ppo | teacher | student  [--help]
     python -m distill.vp   track | teacher | student       [--help]
-    python -m distill.cjs  pool | gnn | ppo | teacher | student  [--help]
+    python -m distill.cjs  pool | gnn | lookahead | ppo | teacher | student  [--help]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m distill.cjs pool | gnn | ppo | teacher | student``: everything learned for cluster job
+"""``python -m distill.cjs pool | gnn | lookahead | ppo | teacher | student``: everything learned for cluster job
 scheduling."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from traces.errors import run_cli
 from . import dispatch
 
 COMMANDS = {
-    "pool": ("distill.cjs_pool", "record pools: the lookahead expert, a scheduler it labels, or any agent", {}),
+    "pool": ("distill.cjs_pool", "record pools: any agent's workloads, optionally labelled by another", {}),
     "gnn": ("distill.cjs_imitation", "the Decima-style GNN: imitation, DAgger, REINFORCE", {}),
     "lookahead": ("distill.cjs_lookahead", "DAgger of the GNN toward a rollout expert over it", {}),
     "ppo": ("distill.rl", "an SB3 PPO scheduler over the flattened env", {"env": "cjs"}),
