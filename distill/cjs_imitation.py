@@ -376,12 +376,18 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
                                 "train_seconds": time.perf_counter() - t0, "val_seeds": val_seeds}
 
 
-def main(argv=None) -> None:
-    args = parse_dataclass_args(GNNTraining, argv, "python -m distill.cjs gnn", __doc__)
+def run_gnn_trainer(config_cls, train_fn, argv, prog: str, doc: str) -> None:
+    """A GNN trainer's command line: parse ``config_cls``, train (the best checkpoint written to ``--out`` as it
+    improves, and at the end), say where it went."""
+    args = parse_dataclass_args(config_cls, argv, prog, doc)
 
     def save_best(model, metrics):
         save_checkpoint(model, args.out, {"args": asdict(args), "metrics": metrics})
 
-    model, metrics = train(args, save_best=save_best)
+    model, metrics = train_fn(args, save_best=save_best)
     save_best(model, metrics)
-    print(f"wrote {args.out}: validation mean JCT {metrics['val_mean_jct_s']:.1f} s")
+    print(f"wrote {args.out}: validation mean JCT {metrics['val_mean_jct_s']:.2f} s")
+
+
+def main(argv=None) -> None:
+    run_gnn_trainer(GNNTraining, train, argv, "python -m distill.cjs gnn", __doc__)

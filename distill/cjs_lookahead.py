@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from agents.checkpoint import parse_dataclass_args
-from agents.cjs_gnn import DecimaGNN, ModelScheduler, load_checkpoint, save_checkpoint, to_tensors, trim
+from agents.cjs_gnn import DecimaGNN, ModelScheduler, load_checkpoint, to_tensors, trim
 
-from .cjs_imitation import DecisionSet, Episodes, _fit
+from .cjs_imitation import DecisionSet, Episodes, _fit, run_gnn_trainer
 
 
 def clone_env(env):
@@ -237,11 +236,4 @@ def train(args: LookaheadDAgger, log=print, save_best=None) -> tuple[DecimaGNN, 
 
 
 def main(argv=None) -> None:
-    args = parse_dataclass_args(LookaheadDAgger, argv, "python -m distill.cjs lookahead", __doc__)
-
-    def save_best(model, metrics):
-        save_checkpoint(model, args.out, {"args": asdict(args), "metrics": metrics})
-
-    model, metrics = train(args, save_best=save_best)
-    save_best(model, metrics)
-    print(f"wrote {args.out}: validation mean JCT {metrics['val_mean_jct_s']:.2f} s")
+    run_gnn_trainer(LookaheadDAgger, train, argv, "python -m distill.cjs lookahead", __doc__)
