@@ -245,6 +245,16 @@ def imitate(model, opt, *, pool_expert, labeler, jobs: int, bc_episodes: int, bc
     return best
 
 
+def keep_best(model, val: float, best: float, best_state: dict, history: list, save_best=None) -> tuple[float, dict]:
+    """``(best, best_state)`` after a validation ``val`` of ``model``: a copy of its weights when it improved,
+    written at once with ``save_best`` (a long run can be stopped at any time and keep its best model)."""
+    if val < best:
+        best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if save_best is not None:
+            save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+    return best, best_state
+
+
 def _episode(task: tuple) -> dict:
     """One episode in a worker process: (state dict, GNN config, jobs, workload seed, policy seed or None
     for greedy, decision cap) -> :func:`batched_rollout`'s record (observations only when sampling)."""
@@ -366,10 +376,7 @@ def train(args: GNNTraining, log=print, save_best=None) -> tuple[DecimaGNN, dict
         train_jct = float(np.mean([r["mean_jct_s"] for r in rolls]))
         history.append({"stage": "pg", "iteration": it + 1, "train_mean_jct_s": train_jct, "val_mean_jct_s": val})
         log(f"pg {it + 1}: train JCT {train_jct:.2f} s, validation JCT {val:.2f} s")
-        if val < best:
-            best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if save_best is not None:
-                save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+        best, best_state = keep_best(model, val, best, best_state, history, save_best)
     episodes.close()
     model.load_state_dict(best_state)
     return model.cpu().eval(), {"val_mean_jct_s": best, "history": history,

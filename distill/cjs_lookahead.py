@@ -33,7 +33,7 @@ import torch
 
 from agents.cjs_gnn import DecimaGNN, ModelScheduler, load_checkpoint, to_tensors, trim
 
-from .cjs_imitation import DecisionSet, Episodes, _fit, run_gnn_trainer
+from .cjs_imitation import DecisionSet, Episodes, _fit, keep_best, run_gnn_trainer
 
 
 def clone_env(env):
@@ -225,10 +225,7 @@ def train(args: LookaheadDAgger, log=print, save_best=None) -> tuple[DecimaGNN, 
         history.append({"stage": "dagger", "round": rnd, "follow": follow, "rollout_mean_jct_s": roll, "loss": loss,
                         "decisions": len(data), "val_mean_jct_s": val, "seconds": time.perf_counter() - t0})
         log(f"round {rnd}: validation mean JCT {val:.2f} s ({time.perf_counter() - t0:.0f} s)")
-        if val < best:
-            best, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if save_best is not None:
-                save_best(model, {"val_mean_jct_s": best, "history": history, "partial": True})
+        best, best_state = keep_best(model, val, best, best_state, history, save_best)
     pool.close()
     model.load_state_dict(best_state)
     return model.cpu().eval(), {"val_mean_jct_s": best, "history": history, "val_seeds": val_seeds,
