@@ -25,6 +25,8 @@ term to the starting GNN as a trust region). The weights kept are the best mean 
 from __future__ import annotations
 
 import copy
+import heapq
+import random
 import time
 from dataclasses import dataclass
 
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 from agents.cjs_gnn import DecimaGNN, ModelScheduler, load_checkpoint, to_tensors, trim
+from envs.cjs.core import ARRIVAL
 
 from .cjs_imitation import DecisionSet, Episodes, _fit, keep_best, run_gnn_trainer
 
@@ -107,11 +110,6 @@ class Lookahead:
         for a in choices:
             c = clone_env(env)
             if not self.foresee:  # a scheduler's view: no arrivals ahead, durations not the real draws
-                import heapq
-                import random
-
-                from envs.cjs.core import ARRIVAL
-
                 # arrivals wait past the horizon (removing them would leave jobs that never come)
                 c.sim.events = [(max(e[0], end + 1.0), *e[1:]) if e[2] == ARRIVAL else e for e in c.sim.events]
                 heapq.heapify(c.sim.events)
