@@ -131,7 +131,7 @@ class LookaheadDAgger:
     out: str = "runs/cjs_gnn_lookahead"  # checkpoint folder (the best on validation, written as it improves)
     init: str = "agents/pretrained/cjs_gnn"  # the GNN to start from (also the expert's base, re-read each round)
     rounds: int = 3
-    episodes: int = 16  # training workloads labelled per round (seeds from 30000), one per worker
+    episodes: int = 16  # workloads labelled a round (seeds 30000 + 10000·seed + 100·round + i), one per worker
     jobs: int = 50  # jobs per training workload
     beta: float = 0.5  # round r follows the expert with probability beta^r
     k: int = 3  # choices the expert plays out
@@ -147,7 +147,7 @@ class LookaheadDAgger:
     val_jobs: int = 200
     workers: int = 2
     time_budget_s: float = 0.0  # > 0: no round starts past this many seconds
-    seed: int = 0
+    seed: int = 0  # torch's seed; also moves the training workloads (a fresh run sees other ones)
     threads: int = 0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -209,8 +209,9 @@ def train(args: LookaheadDAgger, log=print, save_best=None) -> tuple[DecimaGNN, 
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         expert_state = start_state if args.expert_base == "start" else state
         follow = args.beta ** rnd
-        tasks = [(state, expert_state, model.cfg, args.jobs, 30_000 + 100 * rnd + i, follow, args.k, args.horizon_s,
-                  args.wait, args.foresee) for i in range(args.episodes)]
+        first = 30_000 + 10_000 * args.seed + 100 * rnd  # this round's training workloads
+        tasks = [(state, expert_state, model.cfg, args.jobs, first + i, follow, args.k, args.horizon_s, args.wait,
+                  args.foresee) for i in range(args.episodes)]
         trajs = pool.map(_label_episode, tasks)
         for t in trajs:
             data.add(t["obs"], t["acts"])

@@ -38,8 +38,15 @@ setup() {
   ls "$K" "$K/data/cjs"
 }
 
+adopt_gnn() {  # the GNN cjs_lookahead_dagger.sh left in $K/gnn_adopt (it won on validation) replaces the tree's copy
+  [ -d "$K/gnn_adopt" ] || return 0
+  cp "$K/gnn_adopt/model.safetensors" "$K/gnn_adopt/config.json" agents/pretrained/cjs_gnn/
+  echo "GNN: $K/gnn_adopt"
+}
+
 phase_t() {  # two teachers side by side (three DAgger rounds; 8 or 16 cloned workloads), the better on validation
   gguf || exit 1
+  adopt_gnn
   local n
   for n in 8 16; do
     timeout "${TLIMIT:-480}" python3 -m distill.cjs teacher --task-init agents/pretrained/cjs_gnn --pool gnn \
@@ -57,6 +64,7 @@ phase_t() {  # two teachers side by side (three DAgger rounds; 8 or 16 cloned wo
 phase_s() {  # students of that teacher, three offline pools side by side (wfair's, the GNN's, the teacher's own),
   # four closed-loop rounds each (the best round on validation is kept); the teacher on the test workloads behind
   gguf || exit 1
+  adopt_gnn
   mkdir -p agents/pretrained/teacher_cjs  # this machine's copy of the tree: the new teacher is the one compare scores
   cp "$W/teacher_cjs/adapter.safetensors" "$W/teacher_cjs/config.json" agents/pretrained/teacher_cjs/
   timeout "${ELIMIT:-560}" python3 -m evaluation.compare --env cjs --agents teacher $SEEDS --no-plots --quiet \
