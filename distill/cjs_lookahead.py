@@ -1,5 +1,5 @@
-"""A rollout expert over the CJS GNN, and DAgger of the GNN toward it (issue #25; the GNN that ships, 1cafa22,
-came from this with foresight on, on the project CPU: docs/RESULTS.md).
+"""A rollout expert over the CJS GNN, and DAgger of the GNN toward it (issue #25; the GNN that ships, 40fef29,
+came from two runs of this with foresight on, on the project CPU: docs/RESULTS.md).
 
     python -m distill.cjs lookahead --init agents/pretrained/cjs_gnn --rounds 3 --episodes 16 --jobs 50 \\
         --workers 16 --out DIR

@@ -69,6 +69,5 @@ def main(argv=None) -> None:
                       "wins": int((d < 0).sum()), "losses": int((d > 0).sum())}))
 
 
-
 if __name__ == "__main__":
     main()
