@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue #25 on one GPU: the CJS teacher and the student distilled from it, trained again on the faithful
-# simulator (commit b9cad84 and later), picked on validation (seeds 2000-2003 at 100 jobs; the shipped GNN
-# 52.25 s, wfair 53.63, fair 57.33 there), then scored once on the reference workloads.
+# simulator (commit b9cad84 and later), picked on validation (seeds 2000-2003; VAL_JOBS jobs each, 100 unless set:
+# the pair of 5e16d55 was picked at 100 and its teacher came out 1.0 s behind its GNN on test, so the next run takes
+# 200, the test's size, as the GNN's DAgger passes do; ROUNDS sets the DAgger rounds of T and S), then scored once on
+# the reference workloads.
 #
 #   PHASE=setup  carry .whl, .devrun/cjs_data.tgz (data/cjs: TPC-H and the reference run) and .devrun/part_aa
 #   PHASE=T      carry .devrun/part_ab (the GGUF is reassembled and checked): the teacher, started as the shipped
@@ -27,10 +29,7 @@ if [ -n "${SMALL:-}" ]; then  # dry run: tiny budgets, the same code paths
   SIZE="--jobs 3 --bc-episodes 1 --bc-epochs 1 --dagger-episodes 1 --dagger-epochs 1 --val-seeds 1 --val-jobs 3 --decision-cap 40"
   SEEDS="--seeds 1"
 else
-  # VAL_JOBS=200 validates on workloads of the test's size, as the GNN's DAgger passes do (the pair of 5e16d55 was
-  # picked at 100 jobs; its teacher came out 1.0 s behind its GNN on test); ROUNDS: DAgger rounds per run
-  SIZE="--jobs 50 --bc-episodes 8 --bc-epochs 2 --dagger-episodes 8 --dagger-epochs 1 --val-seeds 4"
-  SIZE="$SIZE --val-jobs ${VAL_JOBS:-100}"
+  SIZE="--jobs 50 --bc-episodes 8 --bc-epochs 2 --dagger-episodes 8 --dagger-epochs 1 --val-seeds 4 --val-jobs ${VAL_JOBS:-100}"
   SEEDS=""
 fi
 
@@ -72,7 +71,7 @@ phase_s() {  # students of that teacher, three offline pools side by side (wfair
   cp "$W/teacher_cjs/adapter.safetensors" "$W/teacher_cjs/config.json" agents/pretrained/teacher_cjs/
   timeout "${ELIMIT:-560}" python3 -m evaluation.compare --env cjs --agents teacher $SEEDS --no-plots --quiet \
     --out "$W/teacher_test" > "$W/teacher_test.log" 2>&1 &
-  local e=$! pool
+  local pool
   for pool in wfair gnn teacher; do
     timeout "${SLIMIT:-500}" python3 -m distill.cjs student --teacher "$W/teacher_cjs" --pool $pool \
       --init cwr --dagger-rounds ${ROUNDS:-4} $SIZE --out "$W/student_$pool" > "$W/student_$pool.log" 2>&1 &
